@@ -1,0 +1,528 @@
+"""The behaviour behind the TensorRT test double: every class and enum any supported version has.
+
+``populate()`` (in ``__init__``) exposes only what one version's real name list has; the rest of this
+module is never reachable through ``import tensorrt``. Engines it "builds" are not plans: they start
+with ``TAOFLEET-TRT-DOUBLE <version> <sha256 of every build input>`` and carry a JSON description.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+
+from tao_fleet_trt_double.onnx_reader import WireError, read_model
+
+STATE = {'version': None, 'platform': {}, 'calls': [], 'accessed': set()}
+
+PREFIX = 'TensorRT test double: '
+ENGINE_MAGIC = b'TAOFLEET-TRT-DOUBLE'
+TIMING_MAGIC = b'TAOFLEET-TRT-DOUBLE-TIMING-CACHE'
+
+# ONNX ops the double lets run on DLA (conv nets as PeopleNet are; shape ops are not)
+DLA_OPS = ('Conv', 'ConvTranspose', 'Relu', 'Sigmoid', 'Tanh', 'BatchNormalization', 'MaxPool', 'AveragePool',
+           'Add', 'Mul', 'Sub', 'Concat', 'LeakyRelu', 'Clip')
+
+
+def record(name, *args):
+    STATE['calls'].append((name,) + tuple(_summary(a) for a in args))
+
+
+def _summary(value):
+    if isinstance(value, (bytes, bytearray)):
+        return 'bytes[%d] sha256:%s' % (len(value), hashlib.sha256(value).hexdigest()[:12])
+    if isinstance(value, EnumMember):
+        return str(value)
+    if isinstance(value, (int, float, str, type(None))) or isinstance(value, (list, tuple)):
+        return value
+    return type(value).__name__
+
+
+def attribute(private):
+    """A public read/write attribute kept in ``private``: a property, so a version's name list can hide it."""
+    return property(lambda self: getattr(self, private), lambda self, value: setattr(self, private, value))
+
+
+class EnumMember(object):
+    def __init__(self, enum_name, name, value):
+        self._enum_name = enum_name
+        self.name = name
+        self.value = value
+
+    def __int__(self):
+        return self.value
+
+    __index__ = __int__
+
+    def __eq__(self, other):
+        return isinstance(other, EnumMember) and (self._enum_name, self.value) == (other._enum_name, other.value)
+
+    def __hash__(self):
+        return hash((self._enum_name, self.value))
+
+    def __str__(self):
+        return '%s.%s' % (self._enum_name, self.name)
+
+    __repr__ = __str__
+
+
+ENUMS = {
+    'Severity': ('INTERNAL_ERROR', 'ERROR', 'WARNING', 'INFO', 'VERBOSE'),
+    'NetworkDefinitionCreationFlag': ('EXPLICIT_BATCH', 'EXPLICIT_PRECISION', 'STRONGLY_TYPED'),
+    'BuilderFlag': ('FP16', 'INT8', 'DEBUG', 'GPU_FALLBACK', 'STRICT_TYPES', 'REFIT', 'TF32',
+                    'OBEY_PRECISION_CONSTRAINTS', 'PREFER_PRECISION_CONSTRAINTS', 'DIRECT_IO', 'BF16', 'FP8'),
+    'MemoryPoolType': ('WORKSPACE', 'DLA_MANAGED_SRAM', 'DLA_LOCAL_DRAM', 'DLA_GLOBAL_DRAM'),
+    'DeviceType': ('GPU', 'DLA'),
+    'DataType': ('FLOAT', 'HALF', 'INT8', 'INT32', 'BOOL'),
+    'UffInputOrder': ('NCHW', 'NHWC', 'NC'),
+    'TensorIOMode': ('NONE', 'INPUT', 'OUTPUT'),
+    'ComputeCapability': ('NONE', 'CURRENT', 'SM75', 'SM80', 'SM86', 'SM89', 'SM120', 'SM121'),
+}
+
+
+def make_enum(name, members):
+    """A class whose attributes are the members (only those passed: one version's)."""
+    attrs = dict((member, EnumMember(name, member, ENUMS[name].index(member))) for member in members)
+    attrs['__members__'] = dict(attrs)
+    return type(name, (object,), attrs)
+
+
+def _severity(name):
+    return EnumMember('Severity', name, ENUMS['Severity'].index(name))
+
+
+class ILogger(object):
+    def __init__(self):
+        record('ILogger.__init__')
+
+    def log(self, severity, msg):
+        raise NotImplementedError('ILogger.log is abstract')
+
+
+class Logger(ILogger):
+    min_severity = attribute('_min_severity')
+
+    def __init__(self, min_severity=None):
+        ILogger.__init__(self)
+        self._min_severity = min_severity
+
+    def log(self, severity, msg):
+        return None
+
+
+def _log(logger, level, message):
+    logger.log(_severity(level), PREFIX + message)
+
+
+class ParserError(object):
+    def __init__(self, code, desc):
+        self._code = code
+        self._desc = desc
+
+    def code(self):
+        return self._code
+
+    def desc(self):
+        return self._desc
+
+    def __str__(self):
+        return '%s: %s' % (self._code, self._desc)
+
+
+class ITensor(object):
+    name = attribute('_name')
+    shape = attribute('_shape')
+
+    def __init__(self, name, shape):
+        self._name = name
+        self._shape = tuple(shape)
+
+
+class ILayer(object):
+    name = attribute('_name')
+
+    def __init__(self, name, op_type):
+        self._name = name
+        self._op_type = op_type
+
+
+class INetworkDefinition(object):
+    def __init__(self, flags):
+        self._flags = flags
+        self._inputs, self._outputs, self._layers = [], [], []
+        self._model_sha256 = None
+
+    @property
+    def num_inputs(self):
+        return len(self._inputs)
+
+    @property
+    def num_outputs(self):
+        return len(self._outputs)
+
+    @property
+    def num_layers(self):
+        return len(self._layers)
+
+    def get_input(self, index):
+        return self._inputs[index]
+
+    def get_output(self, index):
+        return self._outputs[index]
+
+    def get_layer(self, index):
+        return self._layers[index]
+
+
+class OnnxParser(object):
+    def __init__(self, network, logger):
+        record('OnnxParser.__init__')
+        self._network = network
+        self._logger = logger
+        self._errors = []
+
+    def parse(self, model, path=None):
+        record('OnnxParser.parse', bytes(model))
+        try:
+            graph = read_model(bytes(model))
+        except WireError as exc:
+            error = ParserError('ErrorCode.MODEL_DESERIALIZE_FAILED', PREFIX + 'not an ONNX model: %s' % exc)
+            self._errors.append(error)
+            _log(self._logger, 'ERROR', str(error))
+            return False
+        network = self._network
+        network._inputs = [ITensor(n, d) for n, d in graph['inputs']]
+        network._outputs = [ITensor(n, d) for n, d in graph['outputs']]
+        network._layers = [ILayer(n, op) for n, op in graph['nodes']]
+        network._model_sha256 = hashlib.sha256(bytes(model)).hexdigest()
+        return True
+
+    @property
+    def num_errors(self):
+        return len(self._errors)
+
+    def get_error(self, index):
+        return self._errors[index]
+
+    def clear_errors(self):
+        self._errors = []
+
+
+class UffParser(object):
+    def __init__(self):
+        record('UffParser.__init__')
+        self._inputs, self._outputs = [], []
+
+    def register_input(self, name, shape, order=None):
+        record('UffParser.register_input', name, list(shape), order)
+        self._inputs.append((name, list(shape)))
+        return True
+
+    def register_output(self, name):
+        record('UffParser.register_output', name)
+        self._outputs.append(name)
+        return True
+
+    def parse_buffer(self, buffer, network, weights_type=None):
+        record('UffParser.parse_buffer', bytes(buffer))
+        if not buffer or not self._inputs or not self._outputs:
+            return False
+        # implicit batch: the network's tensors have no batch dimension, as UFF networks in TensorRT
+        network._inputs = [ITensor(n, d) for n, d in self._inputs]
+        network._outputs = [ITensor(n, []) for n in self._outputs]
+        network._layers = [ILayer('uff_graph', 'Uff')]
+        network._model_sha256 = hashlib.sha256(bytes(buffer)).hexdigest()
+        return True
+
+
+class IOptimizationProfile(object):
+    def __init__(self):
+        self._shapes = {}
+
+    def set_shape(self, input, min, opt, max):
+        record('IOptimizationProfile.set_shape', input, list(min), list(opt), list(max))
+        self._shapes[input] = [list(min), list(opt), list(max)]
+
+    def get_shape(self, input):
+        return self._shapes.get(input, [])
+
+
+class ITimingCache(object):
+    def __init__(self, entries):
+        self._entries = sorted(set(entries))
+
+    def serialize(self):
+        record('ITimingCache.serialize')
+        return IHostMemory(TIMING_MAGIC + b' ' + STATE['version'].encode() + b'\n' +
+                           json.dumps(self._entries).encode())
+
+    def reset(self):
+        self._entries = []
+        return True
+
+    def combine(self, input_cache, ignore_mismatch):
+        self._entries = sorted(set(self._entries) | set(input_cache._entries))
+        return True
+
+
+class IHostMemory(object):
+    def __init__(self, data):
+        self._data = bytes(data)
+
+    def __bytes__(self):
+        return self._data
+
+    @property
+    def nbytes(self):
+        return len(self._data)
+
+
+class IInt8Calibrator(object):
+    def __init__(self):
+        record('%s.__init__' % type(self).__mro__[-2].__name__)
+
+
+class IInt8EntropyCalibrator2(IInt8Calibrator):
+    pass
+
+
+class IInt8EntropyCalibrator(IInt8Calibrator):
+    pass
+
+
+class IInt8MinMaxCalibrator(IInt8Calibrator):
+    pass
+
+
+class IInt8LegacyCalibrator(IInt8Calibrator):
+    pass
+
+
+class IBuilderConfig(object):
+    max_workspace_size = attribute('_max_workspace_size')
+    default_device_type = attribute('_default_device_type')
+    DLA_core = attribute('_dla_core')
+    int8_calibrator = attribute('_int8_calibrator')
+
+    def __init__(self):
+        self._flags = set()
+        self._pools = {}
+        self._max_workspace_size = 0
+        self._default_device_type = None
+        self._dla_core = -1
+        self._int8_calibrator = None
+        self._profiles = []
+        self._timing_cache = None
+        self._capabilities = []
+        self._num_capabilities = 0
+
+    def set_flag(self, flag):
+        record('IBuilderConfig.set_flag', flag)
+        self._flags.add(str(flag))
+
+    def clear_flag(self, flag):
+        self._flags.discard(str(flag))
+
+    def get_flag(self, flag):
+        return str(flag) in self._flags
+
+    def set_memory_pool_limit(self, pool, pool_size):
+        record('IBuilderConfig.set_memory_pool_limit', pool, pool_size)
+        self._pools[str(pool)] = pool_size
+
+    def get_memory_pool_limit(self, pool):
+        return self._pools.get(str(pool), 0)
+
+    def add_optimization_profile(self, profile):
+        record('IBuilderConfig.add_optimization_profile')
+        self._profiles.append(profile)
+        return len(self._profiles) - 1
+
+    def can_run_on_DLA(self, layer):
+        return layer._op_type in DLA_OPS
+
+    def create_timing_cache(self, serialized_timing_cache):
+        record('IBuilderConfig.create_timing_cache', bytes(serialized_timing_cache))
+        data = bytes(serialized_timing_cache)
+        if not data:
+            return ITimingCache([])
+        header, _, body = data.partition(b'\n')
+        cache = ITimingCache(json.loads(body.decode()) if header.startswith(TIMING_MAGIC) else [])
+        cache._foreign = header != TIMING_MAGIC + b' ' + STATE['version'].encode()
+        return cache
+
+    def set_timing_cache(self, cache, ignore_mismatch):
+        record('IBuilderConfig.set_timing_cache', ignore_mismatch)
+        if getattr(cache, '_foreign', False) and not ignore_mismatch:
+            return False
+        self._timing_cache = cache
+        return True
+
+    def get_timing_cache(self):
+        return self._timing_cache
+
+    @property
+    def num_compute_capabilities(self):
+        return self._num_capabilities
+
+    @num_compute_capabilities.setter
+    def num_compute_capabilities(self, value):
+        record('IBuilderConfig.num_compute_capabilities', value)
+        self._num_capabilities = value
+        self._capabilities = [None] * value
+
+    def set_compute_capability(self, compute_capability, index):
+        record('IBuilderConfig.set_compute_capability', compute_capability, index)
+        self._capabilities[index] = str(compute_capability)
+        return True
+
+
+class ICudaEngine(object):
+    def __init__(self, data):
+        self._data = data
+        self._io = json.loads(data.split(b'\n', 1)[1].decode())['io']
+
+    def serialize(self):
+        record('ICudaEngine.serialize')
+        return IHostMemory(self._data)
+
+    @property
+    def num_bindings(self):
+        return len(self._io)
+
+    def get_binding_name(self, index):
+        return self._io[index]['name']
+
+    def get_binding_shape(self, index):
+        return tuple(self._io[index]['shape'])
+
+    def binding_is_input(self, index):
+        return self._io[index]['mode'] == 'INPUT'
+
+    @property
+    def num_io_tensors(self):
+        return len(self._io)
+
+    def get_tensor_name(self, index):
+        return self._io[index]['name']
+
+    def get_tensor_shape(self, name):
+        return tuple(dict((t['name'], t['shape']) for t in self._io)[name])
+
+    def get_tensor_mode(self, name):
+        mode = dict((t['name'], t['mode']) for t in self._io)[name]
+        return EnumMember('TensorIOMode', mode, ENUMS['TensorIOMode'].index(mode))
+
+
+class Runtime(object):
+    def __init__(self, logger):
+        self._logger = logger
+
+    def deserialize_cuda_engine(self, serialized_engine):
+        data = bytes(serialized_engine)
+        record('Runtime.deserialize_cuda_engine', data)
+        magic = ENGINE_MAGIC + b' ' + STATE['version'].encode() + b' '
+        if not data.startswith(magic):
+            _log(self._logger, 'ERROR', 'not an engine of this test double version (%s)' % STATE['version'])
+            return None
+        return ICudaEngine(data)
+
+
+class Builder(object):
+    max_batch_size = attribute('_max_batch_size')
+    max_workspace_size = attribute('_max_workspace_size')
+
+    def __init__(self, logger):
+        record('Builder.__init__')
+        self._logger = logger
+        self._max_batch_size = 1
+        self._max_workspace_size = 0
+
+    @property
+    def platform_has_fast_fp16(self):
+        return STATE['platform'].get('fast_fp16', True)
+
+    @property
+    def platform_has_fast_int8(self):
+        return STATE['platform'].get('fast_int8', True)
+
+    @property
+    def num_DLA_cores(self):
+        return STATE['platform'].get('dla_cores', 0)
+
+    def create_network(self, flags=0):
+        record('Builder.create_network', int(flags))
+        return INetworkDefinition(int(flags))
+
+    def create_builder_config(self):
+        record('Builder.create_builder_config')
+        return IBuilderConfig()
+
+    def create_optimization_profile(self):
+        return IOptimizationProfile()
+
+    def build_engine(self, network, config):
+        record('Builder.build_engine')
+        data = self._build(network, config)
+        return None if data is None else ICudaEngine(data)
+
+    def build_serialized_network(self, network, config):
+        record('Builder.build_serialized_network')
+        data = self._build(network, config)
+        return None if data is None else IHostMemory(data)
+
+    def _fail(self, message):
+        _log(self._logger, 'ERROR', message)
+        return None
+
+    def _build(self, network, config):
+        if network._model_sha256 is None:
+            return self._fail('the network is empty (nothing was parsed)')
+        profiled = set()
+        for profile in config._profiles:
+            profiled.update(profile._shapes)
+        for tensor in network._inputs:
+            if any(d < 0 for d in tensor._shape) and tensor._name not in profiled:
+                return self._fail('input %s has dynamic dimensions %s and no optimization profile'
+                                  % (tensor._name, list(tensor._shape)))
+        calibration = None
+        if 'BuilderFlag.INT8' in config._flags:
+            if config._int8_calibrator is None:
+                return self._fail('INT8 requested without a calibrator (no scaling factors)')
+            cache = config._int8_calibrator.read_calibration_cache()
+            if not cache:
+                return self._fail('INT8 calibrator returned no calibration cache')
+            calibration = hashlib.sha256(bytes(cache)).hexdigest()
+        dla = None
+        if str(config._default_device_type) == 'DeviceType.DLA':
+            cores = STATE['platform'].get('dla_cores', 0)
+            if config._dla_core >= cores:
+                return self._fail('DLA core %d requested, %d available' % (config._dla_core, cores))
+            dla = {'core': config._dla_core, 'gpu_fallback': 'BuilderFlag.GPU_FALLBACK' in config._flags}
+        io = [{'name': t._name, 'shape': list(t._shape), 'mode': 'INPUT'} for t in network._inputs] + \
+             [{'name': t._name, 'shape': list(t._shape), 'mode': 'OUTPUT'} for t in network._outputs]
+        description = {
+            'tensorrt_version': STATE['version'],
+            'model_sha256': network._model_sha256,
+            'network_flags': network._flags,
+            'flags': sorted(config._flags),
+            'max_batch_size': self._max_batch_size,
+            'max_workspace_size': config._max_workspace_size,
+            'memory_pools': config._pools,
+            'dla': dla,
+            'calibration_cache_sha256': calibration,
+            'profiles': [p._shapes for p in config._profiles],
+            'compute_capabilities': config._capabilities,
+            'io': io,
+        }
+        body = json.dumps(description, sort_keys=True).encode()
+        digest = hashlib.sha256(body).hexdigest()
+        if config._timing_cache is not None:
+            config._timing_cache._entries = sorted(set(config._timing_cache._entries) | {digest})
+        return ENGINE_MAGIC + b' ' + STATE['version'].encode() + b' ' + digest.encode() + b'\n' + body
+
+
+def init_libnvinfer_plugins(logger, namespace):
+    record('init_libnvinfer_plugins', namespace)
+    return True

@@ -1,0 +1,280 @@
+# -*- coding: utf-8 -*-
+"""The layer's build path for every TensorRT version that cannot run here, through the named test double.
+
+The double (tests/doubles) exposes only the names the real bindings of each version have, so a call
+the version lacks fails here as it would on a device. Its engines are not plans: these tests prove the
+layer's API use and its decisions, not TensorRT's behaviour (tests/rtx builds real engines).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import sys
+
+import pytest
+
+from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
+from ansible_collections.tao.fleet.plugins.module_utils._trt import build
+
+DOUBLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'doubles')
+sys.path.insert(0, os.path.abspath(DOUBLES))
+import harness  # noqa: E402
+import onnx_writer  # noqa: E402
+
+VERSIONS = harness.install.VERSIONS
+FLAG_VERSIONS = [v for v in VERSIONS if not v.startswith('11.')]
+UFF_VERSIONS = [v for v in VERSIONS if int(v.split('.')[0]) < 10]
+MODEL = onnx_writer.peoplenet_shaped()
+CACHE = b'TRT-8201-EntropyCalibration2\ninput_1: 3c010a14\n'
+
+
+@pytest.fixture
+def double(tmp_path):
+    def load(version, **platform):
+        return harness.load(version, tmp_path, **platform)
+    yield load
+    harness.unload()
+
+
+def calls(trt, name):
+    return [call for call in trt.__tao_fleet_calls__ if call[0] == name]
+
+
+def description(engine):
+    header, body = engine.split(b'\n', 1)
+    return header.decode().split(' '), json.loads(body.decode())
+
+
+@pytest.mark.parametrize('version', VERSIONS)
+def test_onnx_build_gives_a_double_engine_named_as_such(double, version):
+    trt = double(version)
+    result = build(trt, {'model': MODEL, 'max_batch': 4})
+    header, body = description(result['engine'])
+    assert header[:2] == ['TAOFLEET-TRT-DOUBLE', version]
+    assert result['tensorrt'] == {'version': version, 'flavour': 'tensorrt', 'test_double': True,
+                                  'generation': result['tensorrt']['generation']}
+    assert [t['name'] for t in result['inputs']] == ['input_1']
+    assert result['inputs'][0]['shape'] == [-1, 3, 544, 960]
+    assert [t['name'] for t in result['outputs']] == ['output_cov/Sigmoid', 'output_bbox/BiasAdd']
+    assert result['profiles'] == {'input_1': {'min': [1, 3, 544, 960], 'opt': [4, 3, 544, 960],
+                                              'max': [4, 3, 544, 960]}}
+    assert body['profiles'] == [{'input_1': [[1, 3, 544, 960], [4, 3, 544, 960], [4, 3, 544, 960]]}]
+    assert result['precision'] == ('model' if version.startswith('11.') else 'fp32')
+
+
+@pytest.mark.parametrize('version', VERSIONS)
+def test_same_request_same_engine_other_request_other_engine(double, version):
+    trt = double(version)
+    first = build(trt, {'model': MODEL})['engine']
+    assert build(trt, {'model': MODEL})['engine'] == first
+    assert build(trt, {'model': MODEL, 'max_batch': 2})['engine'] != first
+
+
+@pytest.mark.parametrize('version, build_call, network_flags', [
+    ('7.1.3.0', 'Builder.build_engine', 1), ('8.0.1.6', 'Builder.build_serialized_network', 1),
+    ('8.2.1.8', 'Builder.build_serialized_network', 1), ('8.5.2.2', 'Builder.build_serialized_network', 1),
+    ('8.6.1', 'Builder.build_serialized_network', 1), ('10.3.0', 'Builder.build_serialized_network', 0),
+    ('10.13.3.9', 'Builder.build_serialized_network', 0), ('11.4.0.106', 'Builder.build_serialized_network', 0),
+])
+def test_network_flag_and_build_call_per_generation(double, version, build_call, network_flags):
+    trt = double(version)
+    build(trt, {'model': MODEL})
+    assert calls(trt, 'Builder.create_network') == [('Builder.create_network', network_flags)]
+    assert len(calls(trt, build_call)) == 1
+
+
+@pytest.mark.parametrize('version, pool_api', [
+    ('7.1.3.0', False), ('8.0.1.6', False), ('8.2.1.8', False), ('8.5.2.2', True), ('8.6.1', True),
+    ('10.3.0', True), ('10.13.3.9', True), ('11.4.0.106', True),
+])
+def test_workspace_limit_per_generation(double, version, pool_api):
+    trt = double(version)
+    result = build(trt, {'model': MODEL, 'workspace': 1 << 28})
+    _, body = description(result['engine'])
+    if pool_api:
+        assert calls(trt, 'IBuilderConfig.set_memory_pool_limit') == [
+            ('IBuilderConfig.set_memory_pool_limit', 'MemoryPoolType.WORKSPACE', 1 << 28)]
+        assert body['max_workspace_size'] == 0
+    else:
+        assert 'IBuilderConfig.max_workspace_size' in trt.__tao_fleet_accessed__
+        assert body['max_workspace_size'] == 1 << 28
+
+
+@pytest.mark.parametrize('version', [v for v in VERSIONS if v != '7.1.3.0'])
+def test_timing_cache_round_trip(double, version):
+    trt = double(version)
+    first = build(trt, {'model': MODEL})
+    assert first['timing_cache'].startswith(b'TAOFLEET-TRT-DOUBLE-TIMING-CACHE ' + version.encode())
+    second = build(trt, {'model': MODEL, 'max_batch': 2, 'timing_cache': first['timing_cache']})
+    entries = json.loads(second['timing_cache'].split(b'\n', 1)[1].decode())
+    assert len(entries) == 2 and description(first['engine'])[0][2] in entries
+    assert calls(trt, 'IBuilderConfig.set_timing_cache')[-1] == ('IBuilderConfig.set_timing_cache', False)
+
+
+def test_timing_cache_from_another_version_is_not_used(double):
+    other = build(double('8.2.1.8'), {'model': MODEL})['timing_cache']
+    result = build(double('8.5.2.2'), {'model': MODEL, 'timing_cache': other})
+    assert any('timing cache was made by another device' in w for w in result['warnings'])
+    assert json.loads(result['timing_cache'].split(b'\n', 1)[1].decode()) == [description(result['engine'])[0][2]]
+
+
+def test_tensorrt_7_has_no_timing_cache(double):
+    result = build(double('7.1.3.0'), {'model': MODEL, 'timing_cache': b'anything'})
+    assert result['timing_cache'] is None
+    assert 'TensorRT 7.1.3.0 does not use a timing cache; the cache given is ignored.' in result['warnings']
+
+
+@pytest.mark.parametrize('version', VERSIONS)
+def test_corrupt_onnx_shows_the_parser_errors(double, version):
+    trt = double(version)
+    with pytest.raises(TaoFleetError) as caught:
+        build(trt, {'model': MODEL[:len(MODEL) // 2]})
+    assert caught.value.code == 'onnx_parse_failed'
+    assert caught.value.details['parser_errors'][0].startswith('ErrorCode.MODEL_DESERIALIZE_FAILED: TensorRT test double')
+    assert 'runs past the end' in str(caught.value)
+    assert calls(trt, 'Builder.build_serialized_network') == calls(trt, 'Builder.build_engine') == []
+
+
+@pytest.mark.parametrize('version', FLAG_VERSIONS)
+def test_fp16_sets_the_flag(double, version):
+    trt = double(version)
+    result = build(trt, {'model': MODEL, 'precision': 'fp16'})
+    assert result['precision'] == 'fp16'
+    assert calls(trt, 'IBuilderConfig.set_flag') == [('IBuilderConfig.set_flag', 'BuilderFlag.FP16')]
+
+
+@pytest.mark.parametrize('version', FLAG_VERSIONS)
+def test_int8_hands_tensorrt_the_shipped_cache(double, version):
+    trt = double(version)
+    result = build(trt, {'model': MODEL, 'precision': 'int8', 'calibration_cache': CACHE})
+    assert result['precision'] == 'int8'
+    assert ('IInt8EntropyCalibrator2.__init__',) in trt.__tao_fleet_calls__
+    _, body = description(result['engine'])
+    assert body['flags'] == ['BuilderFlag.FP16', 'BuilderFlag.INT8']
+    assert body['calibration_cache_sha256'] is not None
+    assert any('TensorRT 8.2.1' in w for w in result['warnings']) == (version != '8.2.1.8')
+
+
+def test_minmax_cache_gets_the_minmax_calibrator(double):
+    trt = double('8.5.2.2')
+    build(trt, {'model': MODEL, 'precision': 'int8', 'calibration_cache': b'TRT-8502-MinMaxCalibration\n'})
+    assert ('IInt8MinMaxCalibrator.__init__',) in trt.__tao_fleet_calls__
+
+
+def test_builder_without_fast_int8_refuses_int8_even_without_platform_facts(double):
+    trt = double('8.2.1.8', fast_int8=False)
+    with pytest.raises(TaoFleetError) as caught:
+        build(trt, {'model': MODEL, 'precision': 'int8', 'calibration_cache': CACHE})
+    assert caught.value.code == 'int8_unsupported_platform'
+    assert 'TensorRT 8.2.1.8' in caught.value.msg
+
+
+def test_builder_without_fast_fp16_refuses_fp16(double):
+    with pytest.raises(TaoFleetError) as caught:
+        build(double('8.6.1', fast_fp16=False), {'model': MODEL, 'precision': 'fp16'})
+    assert caught.value.code == 'fp16_unsupported_platform'
+
+
+@pytest.mark.parametrize('version, flag', [
+    ('7.1.3.0', 'BuilderFlag.STRICT_TYPES'), ('8.0.1.6', 'BuilderFlag.STRICT_TYPES'),
+    ('8.2.1.8', 'BuilderFlag.OBEY_PRECISION_CONSTRAINTS'), ('10.3.0', 'BuilderFlag.OBEY_PRECISION_CONSTRAINTS'),
+])
+def test_strict_types_flag_per_version(double, version, flag):
+    trt = double(version)
+    build(trt, {'model': MODEL, 'precision': 'fp16', 'strict_types': True})
+    assert calls(trt, 'IBuilderConfig.set_flag')[-1] == ('IBuilderConfig.set_flag', flag)
+
+
+def test_strongly_typed_sets_no_precision_flag(double):
+    trt = double('11.4.0.106')
+    result = build(trt, {'model': MODEL, 'precision': 'model', 'strict_types': True})
+    assert calls(trt, 'IBuilderConfig.set_flag') == []
+    assert result['precision'] == 'model'
+    assert 'TensorRT 11.4.0.106 is strongly typed: strict_types has no effect.' in result['warnings']
+
+
+@pytest.mark.parametrize('version', ['7.1.3.0', '8.2.1.8', '8.5.2.2', '10.3.0'])
+def test_dla_build_counts_layers_per_device(double, version):
+    trt = double(version, dla_cores=2)
+    model = onnx_writer.model([('input_1', [1, 3, 8, 8])], [('shape', [4])],
+                              [('Relu', ['input_1'], ['r'], 'relu'), ('Shape', ['r'], ['shape'], 'shape_of')])
+    result = build(trt, {'model': model, 'precision': 'fp16', 'dla_core': 1})
+    assert result['dla'] == {'core': 1, 'gpu_fallback': True, 'layers': 2, 'layers_on_dla': 1, 'layers_on_gpu': 1,
+                             'counted_by': 'IBuilderConfig.can_run_on_DLA'}
+    assert any('1 of 2 layers cannot run on DLA core 1' in w for w in result['warnings'])
+    _, body = description(result['engine'])
+    assert body['dla'] == {'core': 1, 'gpu_fallback': True}
+
+
+def test_dla_without_fallback_refuses_layers_dla_cannot_run(double):
+    model = onnx_writer.model([('input_1', [1, 3, 8, 8])], [('shape', [4])],
+                              [('Shape', ['input_1'], ['shape'], 'shape_of')])
+    with pytest.raises(TaoFleetError) as caught:
+        build(double('8.5.2.2', dla_cores=2), {'model': model, 'precision': 'fp16', 'dla_core': 0,
+                                               'gpu_fallback': False})
+    assert caught.value.code == 'dla_layers_unsupported' and 'shape_of' in caught.value.msg
+
+
+def test_builder_reporting_no_dla_refuses_the_dla_core(double):
+    with pytest.raises(TaoFleetError) as caught:
+        build(double('8.2.1.8', dla_cores=0), {'model': MODEL, 'precision': 'fp16', 'dla_core': 0})
+    assert caught.value.code == 'dla_unavailable'
+    assert 'reports 0 DLA core' in caught.value.msg
+
+
+@pytest.mark.parametrize('version', UFF_VERSIONS)
+def test_uff_build_registers_input_and_outputs_and_uses_implicit_batch(double, version):
+    trt = double(version)
+    result = build(trt, {'format': 'uff', 'model': b'uff model bytes', 'input_name': 'input_1',
+                         'input_dims': [3, 544, 960], 'output_names': ['output_cov/Sigmoid', 'output_bbox/BiasAdd'],
+                         'max_batch': 8})
+    assert calls(trt, 'UffParser.register_input') == [
+        ('UffParser.register_input', 'input_1', [3, 544, 960], 'UffInputOrder.NCHW')]
+    assert [c[1] for c in calls(trt, 'UffParser.register_output')] == ['output_cov/Sigmoid', 'output_bbox/BiasAdd']
+    assert calls(trt, 'Builder.create_network') == [('Builder.create_network', 0)]
+    assert result['max_batch'] == 8 and result['profiles'] == {}
+    assert description(result['engine'])[1]['max_batch_size'] == 8
+
+
+@pytest.mark.parametrize('version', ['10.3.0', '10.13.3.9', '11.4.0.106'])
+def test_uff_on_tensorrt_10_and_later_is_refused_before_tensorrt_is_touched(double, version):
+    trt = double(version)
+    with pytest.raises(TaoFleetError) as caught:
+        build(trt, {'format': 'uff', 'model': b'uff', 'input_name': 'input_1', 'input_dims': [3, 544, 960],
+                    'output_names': ['output_cov/Sigmoid']})
+    assert caught.value.code == 'uff_unsupported' and version in caught.value.msg
+    assert trt.__tao_fleet_calls__ == []
+
+
+def test_dynamic_dimensions_beyond_the_batch_need_a_profile(double):
+    model = onnx_writer.model([('input_1', [None, 3, None, None])], [('out', [None, 3, None, None])],
+                              [('Relu', ['input_1'], ['out'], 'relu')])
+    trt = double('10.3.0')
+    with pytest.raises(TaoFleetError) as caught:
+        build(trt, {'model': model})
+    assert caught.value.code == 'profile_required'
+    profiles = {'input_1': {'min': [1, 3, 32, 32], 'opt': [1, 3, 64, 64], 'max': [2, 3, 128, 128]}}
+    result = build(trt, {'model': model, 'profiles': profiles})
+    assert result['profiles'] == profiles
+
+
+def test_profile_for_an_unknown_input_lists_the_real_ones(double):
+    with pytest.raises(TaoFleetError) as caught:
+        build(double('8.6.1'), {'model': MODEL, 'profiles': {'input_0': {'min': [1], 'opt': [1], 'max': [1]}}})
+    assert caught.value.code == 'profile_invalid' and 'input_1 [-1, 3, 544, 960]' in caught.value.cause
+
+
+def test_profile_rank_must_match_the_input(double):
+    with pytest.raises(TaoFleetError) as caught:
+        build(double('8.6.1'), {'model': MODEL, 'profiles': {'input_1': {'min': [1, 3], 'opt': [1, 3], 'max': [1, 3]}}})
+    assert caught.value.code == 'profile_invalid'
+
+
+def test_log_callback_sees_the_builder_messages(double):
+    seen = []
+    with pytest.raises(TaoFleetError):
+        build(double('8.2.1.8'), {'model': b'\x00\x01'}, log=lambda level, text: seen.append((level, text)))
+    assert seen and seen[0][0] == 'ERROR' and 'TensorRT test double' in seen[0][1]
