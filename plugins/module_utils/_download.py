@@ -1,0 +1,1134 @@
+# -*- coding: utf-8 -*-
+# Copyright: tao.fleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Stage 1: fetch one model file into the host's content-addressed store.
+
+Sources (URLs, or an NGC reference with an optional mirror in front) are tried in order. A cut transfer
+resumes with an HTTP Range request from the partial file kept in ``<store>/models/.partial/``; the file is
+checked against its sha256 (or md5) before it is renamed to ``<store>/models/<sha256>``, so nothing
+unverified is ever visible at a final path. An NGC API key is sent only to NGC's token service and its
+session token only to the NGC API origin, never to a mirror and never across a redirect to another origin.
+
+Standard library only, Python 3.6+; raises TaoFleetError and never imports Ansible.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import binascii
+import email.utils
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import socket
+import ssl
+import time
+from http.client import HTTPException
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.request import HTTPRedirectHandler, HTTPSHandler, Request, build_opener
+
+from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
+
+DEFAULT_NGC_BASE_URL = 'https://api.ngc.nvidia.com'
+DEFAULT_NGC_AUTH_URL = 'https://authn.nvidia.com/token'
+NGC_PERSONAL_KEY_PREFIX = 'nvapi-'
+NGC_TOKEN_USER = '$oauthtoken'
+CHUNK_SIZE = 64 * 1024
+MAX_REDIRECTS = 10
+MAX_BACKOFF_SECONDS = 10
+USER_AGENT = 'tao.fleet-model_fetch/1'
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+RANGE_IGNORED_CHOICES = ('restart', 'fail')
+NAME_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
+NGC_REF_PATTERN = re.compile(
+    r'^(?P<org>[A-Za-z0-9_.-]+)/(?:(?P<team>[A-Za-z0-9_.-]+)/)?(?P<name>[A-Za-z0-9_.-]+)'
+    r':(?P<version>[A-Za-z0-9_.+-]+)$')
+CONTENT_RANGE_PATTERN = re.compile(r'^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$')
+STORE_DENIED_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+CAUSES = {
+    'http_401': 'the server wants credentials that were not given or were rejected',
+    'http_403': 'access to the file is denied (for NGC: a private model, or a key without access to it)',
+    'http_404': 'the file is not at that URL (for NGC: wrong org/team/name, version or file name, or a '
+                'private model asked for without a key)',
+    'http_429': 'the server limits how often it may be asked',
+    'http_5xx': 'the server failed to answer',
+    'http_error': 'the server answered in an unexpected way',
+    'tls_error': 'the server\'s TLS certificate could not be verified (self-signed or private CA, another '
+                 'host name, or a wrong clock on the device)',
+    'unreachable': 'the server could not be reached (refused, no route, name not resolved, or no answer '
+                   'in time)',
+    'transfer_interrupted': 'the connection dropped before the whole file arrived',
+    'checksum_mismatch': 'the bytes received differ from the expected checksum (corrupt copy on the server, '
+                         'a wrong pin, or a changed file)',
+    'range_ignored': 'the server cannot resume a download (it ignores Range)',
+    'redirect_loop': 'the server redirects in circles',
+    'ngc_auth_failed': 'NGC\'s token service did not hand out a session token',
+}
+
+FIXES = {
+    'http_401': 'Give api_key (an NGC API key with read access to this model), and check that it has not '
+                'expired or been revoked (NGC > Setup > API Keys).',
+    'http_403': 'For NGC: the model is private or the key lacks access; give api_key from an account in the '
+                'model\'s org/team. For a mirror: check its access rules for this path.',
+    'http_404': 'Check the URL, or the NGC reference (org/team/name:version) and file name; '
+                '`ngc registry model list <org>/<team>/<name>:*` lists versions, and NGC also answers 404 '
+                'for a private model when no key is given.',
+    'http_429': 'The server is rate-limiting: run again later, raise max_retry_wait, or serve the fleet '
+                'from a mirror (mirror_url) so that NGC sees one download instead of one per host.',
+    'http_5xx': 'The server failed: run again later, or list a mirror first (mirror_url or another URL in '
+                'urls).',
+    'http_error': 'Check the URL and the server.',
+    'tls_error': 'If the server uses a private CA, set ca_path to its certificate (PEM file or c_rehash '
+                 'directory); check the device clock; validate_certs=false only for a test server.',
+    'unreachable': 'Check the host name, port, routes and proxy (https_proxy/no_proxy) from the device, and '
+                   'that the server is up; raise timeout on slow links.',
+    'transfer_interrupted': 'Run again: the partial file is kept and the next run resumes it with a Range '
+                            'request; raise retries or timeout on flaky links.',
+    'checksum_mismatch': 'The server sent other bytes than the checksum names: check the pinned sha256/md5 '
+                         'against the model card, or let another mirror serve it; a corrupt mirror copy '
+                         'must be replaced there.',
+    'range_ignored': 'The server does not resume (it ignores Range): set range_ignored=restart to accept a '
+                     'full download, or use a server that supports Range.',
+    'redirect_loop': 'Check the server\'s redirects (more than %d hops).' % MAX_REDIRECTS,
+    'ngc_auth_failed': 'Check ngc_auth_url and that NGC\'s token service is reachable from the device.',
+}
+
+
+# -- small pure helpers -----------------------------------------------------------------------------
+
+def redact_url(url):
+    """The URL without ``user:password@`` (URLs are returned and logged; credentials never are)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ''
+    if ':' in host:
+        host = '[%s]' % host
+    netloc = host if parts.port is None else '%s:%d' % (host, parts.port)
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def url_origin(url):
+    """(scheme, host, port): the unit a credential belongs to."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {'http': 80, 'https': 443}.get(scheme)
+    return scheme, (parts.hostname or '').lower(), port
+
+
+def _host_port(url):
+    scheme, host, port = url_origin(url)
+    return '%s:%s' % (host, port)
+
+
+def normalize_digest(value, algorithm):
+    """Lower-case hex digest from hex or base64 (NGC lists ``sha256_base64``); TaoFleetError if invalid."""
+    hex_length = {'sha256': 64, 'md5': 32}[algorithm]
+    text = value.strip()
+    if text.lower().startswith(algorithm + ':'):
+        text = text[len(algorithm) + 1:]
+    if re.match(r'^[0-9a-fA-F]{%d}$' % hex_length, text):
+        return text.lower()
+    try:
+        raw = base64.b64decode(text.encode('ascii'), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raw = b''
+    if len(raw) == hex_length // 2:
+        return binascii.hexlify(raw).decode('ascii')
+    raise TaoFleetError(
+        'The %s checksum %r is neither %d hex digits nor its base64 form.' % (algorithm, value, hex_length),
+        cause='the value was mistyped or belongs to another algorithm',
+        fix='Copy the %s from the model card, SHA256SUMS or NGC file list (sha256_base64 is accepted too).'
+            % algorithm,
+        code='invalid_argument')
+
+
+def parse_checksum_list(text):
+    """(hex digest, path) pairs from ``sha256sum``/``md5sum`` output (text or ``*binary`` marker)."""
+    entries = []
+    for line in text.splitlines():
+        line = line.strip()
+        match = re.match(r'^([0-9a-fA-F]{32}|[0-9a-fA-F]{64})\s+\*?(.+)$', line)
+        if match:
+            path = match.group(2).strip()
+            while path.startswith('./'):
+                path = path[2:]
+            entries.append((match.group(1).lower(), path))
+    return entries
+
+
+def select_checksum(entries, candidate_paths, file_name):
+    """The (algorithm, hex) for this file: an entry whose path equals a candidate, else the only entry
+    whose base name equals the file name; None when nothing or more than one entry fits."""
+    candidates = [p.lstrip('/') for p in candidate_paths]
+    for digest, path in entries:
+        if path in candidates:
+            return _algorithm_of(digest), digest
+    by_name = set((digest, path) for digest, path in entries if path.rsplit('/', 1)[-1] == file_name)
+    if len(set(digest for digest, _path in by_name)) == 1:
+        digest = next(iter(by_name))[0]
+        return _algorithm_of(digest), digest
+    return None
+
+
+def _algorithm_of(digest):
+    return 'sha256' if len(digest) == 64 else 'md5'
+
+
+def _parse_retry_after(value):
+    """Seconds from a Retry-After header (seconds or HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    parsed = email.utils.parsedate_tz(value)
+    if parsed is None:
+        return None
+    return max(0, int(email.utils.mktime_tz(parsed) - time.time()))
+
+
+def _parse_content_range(value):
+    """(first byte or None, total or None) of a Content-Range header."""
+    match = CONTENT_RANGE_PATTERN.match((value or '').strip())
+    if not match:
+        return None, None
+    first = int(match.group(1)) if match.group(1) is not None else None
+    total = int(match.group(3)) if match.group(3) != '*' else None
+    return first, total
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _available_bytes(path):
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize
+
+
+def _human(size):
+    if size is None:
+        return 'unknown'
+    for unit in ('B', 'KiB', 'MiB', 'GiB'):
+        if size < 1024 or unit == 'GiB':
+            return '%d %s' % (size, unit) if unit == 'B' else '%.1f %s' % (size, unit)
+        size /= 1024.0
+
+
+def file_digests(path, want_md5=False):
+    """(sha256 hex, md5 hex or None, size) of a file."""
+    sha256 = hashlib.sha256()
+    md5 = _new_md5() if want_md5 else None
+    size = 0
+    with open(path, 'rb') as handle:
+        while True:
+            block = handle.read(1 << 20)
+            if not block:
+                break
+            sha256.update(block)
+            if md5 is not None:
+                md5.update(block)
+            size += len(block)
+    return sha256.hexdigest(), (md5.hexdigest() if md5 is not None else None), size
+
+
+def _new_md5():
+    # md5 checks integrity only (NGC's legacy listings); FIPS builds refuse a plain md5().
+    try:
+        return hashlib.md5(usedforsecurity=False)  # novermin (3.9+; the TypeError branch serves 3.6-3.8)
+    except TypeError:
+        return hashlib.md5()
+
+
+# -- what to fetch ----------------------------------------------------------------------------------
+
+class NgcRef(object):
+    """``org/team/name:version`` (or ``org/name:version``) plus the file within that version."""
+
+    def __init__(self, text, file_name):
+        match = NGC_REF_PATTERN.match(text or '')
+        if not match:
+            raise TaoFleetError(
+                'NGC reference %r is not org/team/name:version.' % text,
+                cause='the reference lacks a version or has characters NGC does not use',
+                fix='Write it as NGC shows it, e.g. nvidia/tao/peoplenet:pruned_quantized_decrypted_v2.3.4.',
+                code='invalid_argument')
+        if not file_name or file_name.startswith('/') or '..' in file_name.split('/'):
+            raise TaoFleetError(
+                'NGC file name %r is not a relative path inside the model version.' % file_name,
+                cause='file must name one file of the version, e.g. resnet34_peoplenet_int8.onnx',
+                fix='Set file to a name from `ngc registry model info --files <reference>`.',
+                code='invalid_argument')
+        self.org = match.group('org')
+        self.team = match.group('team')
+        self.name = match.group('name')
+        self.version = match.group('version')
+        self.file = file_name
+
+    def __str__(self):
+        team = '%s/' % self.team if self.team else ''
+        return '%s/%s%s:%s' % (self.org, team, self.name, self.version)
+
+    def api_path(self):
+        """NGC's current download path; NGC answers it with a redirect to its file storage."""
+        team = 'team/%s/' % self.team if self.team else ''
+        return '/v2/models/org/%s/%s%s/%s/files?%s' % (
+            self.org, team, self.name, self.version, urlencode([('redirect', 'true'), ('path', self.file)]))
+
+    def legacy_path(self):
+        team = '%s/' % self.team if self.team else ''
+        return '/v2/models/%s/%s%s/versions/%s/files/%s' % (
+            self.org, team, self.name, self.version, quote(self.file))
+
+    def token_scopes(self):
+        scopes = ['group/ngc:%s' % self.org]
+        if self.team:
+            scopes.append('group/ngc:%s/%s' % (self.org, self.team))
+        return scopes
+
+
+class Source(object):
+    """One place to try. ``kind`` is ``url``, ``mirror`` (never gets the API key) or ``ngc``.
+    ``user:password@`` in the URL becomes HTTP Basic auth for that URL's origin only."""
+
+    def __init__(self, url, kind):
+        self.kind = kind
+        self.display = redact_url(url)
+        parts = urlsplit(url)
+        self.basic = None
+        if parts.username is not None:
+            self.basic = 'Basic %s' % base64.b64encode(('%s:%s' % (
+                unquote(parts.username), unquote(parts.password or ''))).encode('utf-8')).decode('ascii')
+
+
+class FetchSpec(object):
+    """Validated options of one fetch (the module's arguments, minus Ansible)."""
+
+    def __init__(self, store, urls=None, ngc=None, file=None, ngc_base_url=DEFAULT_NGC_BASE_URL,
+                 ngc_auth_url=DEFAULT_NGC_AUTH_URL, mirror_url=None, sha256=None, md5=None, checksum_url=None,
+                 api_key=None, name=None, timeout=30, retries=3, max_retry_wait=60, range_ignored='restart',
+                 validate_certs=True, ca_path=None):
+        if bool(urls) == bool(ngc):
+            raise _invalid('Give either urls or ngc (with file), not %s.' % ('both' if urls else 'neither'))
+        if not store or not os.path.isabs(store):
+            raise _invalid('store %r must be an absolute path.' % (store,))
+        if name is not None and not NAME_PATTERN.match(name):
+            raise _invalid('name %r may hold only letters, digits, ".", "_" and "-" (no "/").' % name)
+        if timeout <= 0 or retries < 0 or max_retry_wait < 0:
+            raise _invalid('timeout must be > 0, retries and max_retry_wait >= 0.')
+        if range_ignored not in RANGE_IGNORED_CHOICES:
+            raise _invalid('range_ignored must be one of %s.' % ', '.join(RANGE_IGNORED_CHOICES))
+        if ca_path is not None and not os.path.exists(ca_path):
+            raise TaoFleetError('ca_path %s does not exist on this host.' % ca_path,
+                                cause='the CA certificate was not copied to the device',
+                                fix='Copy the PEM file (or c_rehash directory) to the host first, then '
+                                    'point ca_path at it.', code='invalid_argument')
+        for url in list(urls or []) + [u for u in (ngc_base_url, ngc_auth_url, mirror_url, checksum_url) if u]:
+            if urlsplit(url).scheme not in ('http', 'https') or not urlsplit(url).hostname:
+                raise _invalid('%s is not an http:// or https:// URL.' % redact_url(url))
+        self.store = store
+        self.ngc = NgcRef(ngc, file) if ngc else None
+        self.ngc_base_url = ngc_base_url.rstrip('/')
+        self.ngc_auth_url = ngc_auth_url
+        self.sha256 = normalize_digest(sha256, 'sha256') if sha256 else None
+        self.md5 = normalize_digest(md5, 'md5') if md5 else None
+        self.checksum_url = checksum_url
+        self.api_key = api_key or None
+        self.name = name
+        self.timeout = timeout
+        self.retries = retries
+        self.max_retry_wait = max_retry_wait
+        self.range_ignored = range_ignored
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        if self.ngc:
+            self.sources = []
+            if mirror_url:
+                self.sources.append(Source(mirror_url.rstrip('/') + self.ngc.api_path(), 'mirror'))
+            self.sources.append(Source(self.ngc_base_url + self.ngc.api_path(), 'ngc'))
+            self.file_name = self.ngc.file.rsplit('/', 1)[-1]
+            self.identity = 'ngc:%s/%s' % (self.ngc, self.ngc.file)
+        else:
+            if mirror_url:
+                raise _invalid('mirror_url goes with ngc; with urls, list the mirror first in urls.')
+            self.sources = [Source(url, 'url') for url in urls]
+            self.file_name = urlsplit(urls[0]).path.rsplit('/', 1)[-1] or 'model'
+            self.identity = 'url:%s' % redact_url(urls[0])
+
+    def checksum_candidates(self):
+        """Paths a checksum list may use for this file (relative to the list's directory)."""
+        base = self.checksum_url.rsplit('/', 1)[0] + '/'
+        base_path = urlsplit(base).path
+        paths = [urlsplit(source.display).path for source in self.sources
+                 if url_origin(source.display) == url_origin(base)]
+        if self.ngc:
+            paths += [self.ngc.legacy_path(), self.ngc.file]
+        return [p[len(base_path):] if p.startswith(base_path) else p for p in paths]
+
+
+def _invalid(msg):
+    return TaoFleetError(msg, cause='the task arguments contradict each other or are malformed',
+                         fix='Correct the model_fetch arguments (see ansible-doc tao.fleet.model_fetch).',
+                         code='invalid_argument')
+
+
+# -- HTTP -------------------------------------------------------------------------------------------
+
+class _NoRedirect(HTTPRedirectHandler):
+    """Redirects come back as HTTPError, so that each hop decides afresh which credential it gets."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+class _SourceFailure(Exception):
+    """One source failed; the next one is tried. ``retryable`` failures are retried on the same source."""
+
+    def __init__(self, code, reason, retryable=False, wait=None, cause=None):
+        super(_SourceFailure, self).__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.retryable = retryable
+        self.wait = wait
+        self.cause = cause
+
+
+class HttpClient(object):
+    def __init__(self, timeout, validate_certs, ca_path):
+        self.timeout = timeout
+        self.opener = build_opener(HTTPSHandler(context=self._tls_context(validate_certs, ca_path)),
+                                   _NoRedirect())
+
+    @staticmethod
+    def _tls_context(validate_certs, ca_path):
+        if not validate_certs:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        if ca_path and os.path.isdir(ca_path):
+            return ssl.create_default_context(capath=ca_path)
+        return ssl.create_default_context(cafile=ca_path)
+
+    def open(self, url, headers, method, credential_for):
+        """(response, final URL) of a 2xx answer; follows redirects here so that ``credential_for(url)``
+        decides per hop whether an Authorization header goes along. Other statuses raise HTTPError."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            request = Request(url, method=method)
+            request.add_header('User-Agent', USER_AGENT)
+            for key, value in headers.items():
+                request.add_header(key, value)
+            credential = credential_for(url)
+            if credential:
+                request.add_header('Authorization', credential)
+            try:
+                return self.opener.open(request, timeout=self.timeout), url
+            except HTTPError as err:
+                if err.code not in REDIRECT_CODES or not err.headers.get('Location'):
+                    raise
+                location = err.headers.get('Location')
+                err.close()
+                url = urljoin(url, location)
+        raise _SourceFailure('redirect_loop', 'more than %d redirects, last to %s'
+                             % (MAX_REDIRECTS, _host_port(url)))
+
+
+def classify(exc, url, kind):
+    """A _SourceFailure naming the cause of a request error (everything except the HTTP 2xx answers)."""
+    where = _host_port(url)
+    if isinstance(exc, _SourceFailure):
+        return exc
+    if isinstance(exc, HTTPError):
+        status = exc.code
+        retry_after = _parse_retry_after(exc.headers.get('Retry-After') if exc.headers else None)
+        exc.close()
+        ngc = kind == 'ngc'
+        if status == 401:
+            return _SourceFailure('http_401', 'HTTP 401 from %s: %s' % (
+                where, 'NGC needs an API key for this model (none given, or it was rejected)' if ngc
+                else 'the server wants credentials'))
+        if status == 403:
+            return _SourceFailure('http_403', 'HTTP 403 from %s: %s' % (
+                where, 'private model, or the API key has no access to it' if ngc else 'access denied'))
+        if status == 404:
+            return _SourceFailure('http_404', 'HTTP 404 from %s: no such file%s' % (
+                where, ' (or a private model asked for without a key)' if ngc else ''))
+        if status == 429:
+            return _SourceFailure('http_429', 'HTTP 429 from %s: rate limited%s' % (
+                where, ', Retry-After %ss' % retry_after if retry_after is not None else ''),
+                retryable=True, wait=retry_after)
+        if 500 <= status <= 599:
+            return _SourceFailure('http_5xx', 'HTTP %d from %s: server error' % (status, where),
+                                  retryable=True, wait=retry_after)
+        return _SourceFailure('http_error', 'HTTP %d from %s' % (status, where))
+    reason = exc.reason if isinstance(exc, URLError) else exc
+    if isinstance(reason, (ssl.SSLError, ssl.CertificateError)):
+        return _SourceFailure('tls_error', 'TLS handshake with %s failed: %s' % (where, _ssl_text(reason)))
+    if isinstance(reason, socket.timeout):
+        return _SourceFailure('unreachable', 'no answer from %s within the timeout' % where, retryable=True)
+    if isinstance(reason, ConnectionRefusedError):
+        return _SourceFailure('unreachable', 'connection to %s refused (nothing listens there)' % where)
+    if isinstance(reason, socket.gaierror):
+        return _SourceFailure('unreachable', 'host name of %s does not resolve' % where)
+    if isinstance(reason, (ConnectionError, HTTPException)):
+        return _SourceFailure('transfer_interrupted', 'connection to %s dropped: %s' % (
+            where, reason.__class__.__name__), retryable=True)
+    if isinstance(reason, OSError):
+        return _SourceFailure('unreachable', 'cannot reach %s: %s' % (where, reason.strerror or reason),
+                              retryable=True)
+    return _SourceFailure('unreachable', 'request to %s failed: %s' % (where, reason))
+
+
+def _ssl_text(exc):
+    return getattr(exc, 'verify_message', None) or getattr(exc, 'reason', None) or str(exc)
+
+
+REQUEST_ERRORS = (URLError, OSError, HTTPException, ssl.CertificateError)
+
+
+class NgcCredentials(object):
+    """The Authorization header each URL may carry. A personal key (``nvapi-``) is a bearer token itself;
+    a legacy key is traded once, at ``ngc_auth_url`` with Basic ``$oauthtoken:<key>``, for a session
+    token. Key and token go only to their own origins, and never to a ``mirror`` source."""
+
+    def __init__(self, spec, http):
+        self.api_key = spec.api_key
+        self.api_origin = url_origin(spec.ngc_base_url)
+        self.auth_url = spec.ngc_auth_url
+        self.scopes = spec.ngc.token_scopes() if spec.ngc else []
+        self.http = http
+        self.token = None
+
+    def for_source(self, source):
+        """``credential_for`` of HttpClient.open for requests that start at ``source``."""
+        origin = url_origin(source.display)
+
+        def credential_for(url):
+            if source.basic and url_origin(url) == origin:
+                return source.basic
+            return self.for_url(url, source.kind)
+        return credential_for
+
+    def for_url(self, url, kind):
+        if not self.api_key or kind == 'mirror' or url_origin(url) != self.api_origin:
+            return None
+        if self.api_key.startswith(NGC_PERSONAL_KEY_PREFIX):
+            return 'Bearer %s' % self.api_key
+        if self.token is None:
+            self.token = self._session_token()
+        return 'Bearer %s' % self.token
+
+    def _session_token(self):
+        query = urlencode([('service', 'ngc')] + [('scope', scope) for scope in self.scopes])
+        url = '%s%s%s' % (self.auth_url, '&' if '?' in self.auth_url else '?', query)
+        basic = 'Basic %s' % base64.b64encode(
+            ('%s:%s' % (NGC_TOKEN_USER, self.api_key)).encode('utf-8')).decode('ascii')
+        auth_origin = url_origin(self.auth_url)
+        try:
+            response, _final_url = self.http.open(
+                url, {'Accept': 'application/json'}, 'GET',
+                lambda hop: basic if url_origin(hop) == auth_origin else None)
+            with response:
+                token = json.loads(response.read().decode('utf-8')).get('token')
+        except HTTPError as err:
+            if err.code in (401, 403):
+                err.close()
+                raise _SourceFailure('http_401', 'NGC token service %s rejected the API key (HTTP %d)'
+                                     % (_host_port(self.auth_url), err.code))
+            raise classify(err, self.auth_url, 'ngc')
+        except ValueError:
+            raise _SourceFailure('ngc_auth_failed', 'NGC token service %s sent no JSON'
+                                 % _host_port(self.auth_url))
+        except REQUEST_ERRORS as exc:
+            raise classify(exc, self.auth_url, 'ngc')
+        if not token:
+            raise _SourceFailure('ngc_auth_failed', 'NGC token service %s sent no token'
+                                 % _host_port(self.auth_url))
+        return token
+
+
+# -- the partial file -------------------------------------------------------------------------------
+
+class PartialFile(object):
+    """``<store>/models/.partial/<key>``: bytes received so far, their running digests, and a sidecar
+    JSON with the validators (ETag, Last-Modified) of the server they came from."""
+
+    def __init__(self, path, want_md5):
+        self.path = path
+        self.meta_path = path + '.json'
+        self.want_md5 = want_md5
+        self.meta = {}
+        if os.path.exists(self.meta_path):
+            try:
+                with open(self.meta_path) as handle:
+                    self.meta = json.load(handle)
+            except ValueError:
+                self.meta = {}
+        self._start_digests()
+        self.handle = open(path, 'ab')
+        if os.path.getsize(path):
+            with open(path, 'rb') as existing:
+                for block in iter(lambda: existing.read(1 << 20), b''):
+                    self._update(block)
+
+    def _start_digests(self):
+        # Which source wrote byte 0 in this run (None: an earlier run did), so that a checksum
+        # mismatch after a resume can blame the inherited prefix rather than the source.
+        self.first_writer = None
+        self.sha256 = hashlib.sha256()
+        self.md5 = _new_md5() if self.want_md5 else None
+        self.size = 0
+
+    def _update(self, block):
+        self.sha256.update(block)
+        if self.md5 is not None:
+            self.md5.update(block)
+        self.size += len(block)
+
+    def append(self, block):
+        self.handle.write(block)
+        self._update(block)
+
+    def reset(self):
+        self.handle.seek(0)
+        self.handle.truncate(0)
+        self._start_digests()
+        self.meta = {}
+
+    def save_meta(self, url, etag, last_modified, total):
+        self.meta = {'url': url, 'etag': etag, 'last_modified': last_modified, 'total': total}
+        _write_json_atomic(self.meta_path, self.meta)
+
+    def sync(self):
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+    def close(self):
+        if not self.handle.closed:
+            self.handle.close()
+
+    def discard(self):
+        try:
+            self.close()
+        except OSError:
+            pass  # the flush of a file being thrown away failed (ENOSPC): nothing to keep
+        for path in (self.path, self.meta_path):
+            try:
+                os.unlink(path)
+            except OSError as err:
+                if err.errno != errno.ENOENT:
+                    raise
+
+
+def _write_json_atomic(path, obj):
+    tmp = '%s.tmp.%d' % (path, os.getpid())
+    with open(tmp, 'w') as handle:
+        json.dump(obj, handle, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.rename(tmp, path)
+
+
+# -- the fetch --------------------------------------------------------------------------------------
+
+class ModelFetcher(object):
+    """One run of model_fetch. ``run()`` returns the module result (without ``warnings``, which are kept
+    in ``self.warnings`` for the module to emit)."""
+
+    def __init__(self, spec, sleep=time.sleep):
+        self.spec = spec
+        self.sleep = sleep
+        self.http = HttpClient(spec.timeout, spec.validate_certs, spec.ca_path)
+        self.credentials = NgcCredentials(spec, self.http)
+        self.models_dir = os.path.join(spec.store, 'models')
+        self.partial_dir = os.path.join(self.models_dir, '.partial')
+        self.refs_dir = os.path.join(self.models_dir, '.refs')
+        self.warnings = []
+        self.attempts = []
+        self.bytes_transferred = 0
+        self.resumed_from = 0
+
+    # -- entry point ------------------------------------------------------------------------------
+    def run(self, check_mode=False):
+        sha256, md5, checksum_from = self._expected_digests()
+        key = sha256 or ('md5-%s' % md5 if md5 else 'src-%s' % hashlib.sha256(
+            self.spec.identity.encode('utf-8')).hexdigest()[:40])
+        ref_path = None if sha256 else os.path.join(self.refs_dir, key + '.json')
+        hit = self._cache_hit(sha256, md5, ref_path)
+        if hit is None and check_mode:
+            return self._would_download(sha256, key)
+        if hit is None:
+            hit = self._download_locked(sha256, md5, key, ref_path)
+        result = hit
+        result['checksum_from'] = checksum_from
+        link_changed = self._link_name(result['sha256'], check_mode) if self.spec.name else False
+        if self.spec.name:
+            result['link'] = self._link_path()
+        result['changed'] = bool(result.pop('file_changed', False) or link_changed)
+        result['bytes_transferred'] = self.bytes_transferred
+        result['resumed_from'] = self.resumed_from
+        result['attempts'] = self.attempts
+        return result
+
+    # -- expected checksum --------------------------------------------------------------------------
+    def _expected_digests(self):
+        spec = self.spec
+        if not spec.checksum_url:
+            origin = 'sha256' if spec.sha256 else ('md5' if spec.md5 else 'none')
+            return spec.sha256, spec.md5, origin
+        text = self._fetch_small(spec.checksum_url)
+        selected = select_checksum(parse_checksum_list(text), spec.checksum_candidates(), spec.file_name)
+        if selected is None:
+            raise TaoFleetError(
+                'The checksum list %s has no single entry for %s.' % (
+                    redact_url(spec.checksum_url), spec.file_name),
+                cause='the list names other files, or several files with this name in different folders',
+                fix='Point checksum_url at the list that covers this file, or pin sha256 directly.',
+                code='checksum_not_listed')
+        algorithm, digest = selected
+        if algorithm == 'sha256':
+            return digest, None, redact_url(spec.checksum_url)
+        return None, digest, redact_url(spec.checksum_url)
+
+    def _fetch_small(self, url):
+        """A checksum list (small): every failure is final, with the same causes as a model source."""
+        kind = 'url'
+        try:
+            response, _final_url = self.http.open(url, {}, 'GET', lambda hop: self.credentials.for_url(hop, kind))
+            with response:
+                return response.read(1 << 20).decode('utf-8', 'replace')
+        except _SourceFailure as failure:
+            raise self._all_failed([(url, failure)], 'the checksum list')
+        except REQUEST_ERRORS as exc:
+            raise self._all_failed([(url, classify(exc, url, kind))], 'the checksum list')
+
+    # -- cache ------------------------------------------------------------------------------------
+    def _final_path(self, sha256):
+        return os.path.join(self.models_dir, sha256)
+
+    def _cache_hit(self, sha256, md5, ref_path):
+        """Result dict when the store already holds the verified file, else None."""
+        record = None
+        if sha256 is None:
+            record = _read_json(ref_path)
+            if not record or 'sha256' not in record:
+                return None
+            if md5 is not None and record.get('md5') != md5:
+                return None
+            sha256 = record['sha256']
+        path = self._final_path(sha256)
+        if not os.path.isfile(path):
+            return None
+        got_sha256, got_md5, size = file_digests(path, want_md5=md5 is not None)
+        if got_sha256 != sha256 or (md5 is not None and got_md5 != md5):
+            warning = ('Cached file %s does not match its checksum (disk corruption?): it will be downloaded '
+                       'again and replaced.' % path)
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+            return None
+        if md5 is None and record is not None and not self._still_current(record):
+            return None
+        return {'path': path, 'sha256': sha256, 'md5': got_md5, 'size': size, 'cache_hit': True,
+                'source': None, 'file_changed': False}
+
+    def _still_current(self, record):
+        """No checksum given: ask the sources (HEAD) whether the recorded download is still current.
+        The first source that answers decides; same source URL and same strong ETag (or same
+        Last-Modified and length) means current. When none answers (or HEAD is refused), the file is
+        downloaded again, and that download reports what is wrong with each source."""
+        for source in self.spec.sources:
+            attempt = {'source': source.display, 'method': 'HEAD', 'range_start': None, 'status': None,
+                       'bytes': 0}
+            self.attempts.append(attempt)
+            try:
+                response, _final_url = self.http.open(source.display, {}, 'HEAD',
+                                                      self.credentials.for_source(source))
+            except _SourceFailure as failure:
+                attempt['error'] = failure.code
+                continue
+            except REQUEST_ERRORS as exc:
+                attempt['error'] = classify(exc, source.display, source.kind).code
+                continue
+            with response:
+                attempt['status'] = response.getcode()
+                etag = response.headers.get('ETag')
+                last_modified = response.headers.get('Last-Modified')
+                length = response.headers.get('Content-Length')
+            if source.display != record.get('url'):
+                return False
+            if etag and not etag.startswith('W/') and etag == record.get('etag'):
+                return True
+            return bool(last_modified and last_modified == record.get('last_modified')
+                        and length is not None and int(length) == record.get('size'))
+        return False
+
+    def _would_download(self, sha256, key):
+        partial = os.path.join(self.partial_dir, key)
+        offset = os.path.getsize(partial) if os.path.isfile(partial) else 0
+        first = self.spec.sources[0].display
+        return {
+            'changed': True, 'cache_hit': False, 'path': self._final_path(sha256) if sha256 else None,
+            'sha256': sha256, 'md5': None, 'size': None, 'source': None, 'bytes_transferred': 0,
+            'resumed_from': offset, 'attempts': self.attempts,
+            'link': self._link_path() if self.spec.name else None,
+            'msg': 'would download %s, trying %s first%s' % (
+                self.spec.file_name, first, ', resuming at byte %d' % offset if offset else ''),
+        }
+
+    # -- download ---------------------------------------------------------------------------------
+    def _download_locked(self, sha256, md5, key, ref_path):
+        for directory in (self.models_dir, self.partial_dir):
+            self._makedirs(directory)
+        lock_path = os.path.join(self.partial_dir, key + '.lock')
+        try:
+            lock = open(lock_path, 'a')
+        except OSError as err:
+            raise self._store_error(err, lock_path)
+        with lock:
+            # Another play on this host may be fetching the same file: wait for it, then look again
+            # (without asking the servers again when no checksum is known).
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            if sha256 is not None or md5 is not None:
+                hit = self._cache_hit(sha256, md5, ref_path)
+                if hit is not None:
+                    return hit
+            return self._download(sha256, md5, key, ref_path)
+
+    def _download(self, sha256, md5, key, ref_path):
+        partial_path = os.path.join(self.partial_dir, key)
+        try:
+            partial = PartialFile(partial_path, want_md5=md5 is not None)
+        except OSError as err:
+            raise self._store_error(err, partial_path)
+        try:
+            failures = []
+            for source in self.spec.sources:
+                try:
+                    self._from_source(source, partial, sha256, md5)
+                except _SourceFailure as failure:
+                    failures.append((source.display, failure))
+                    continue
+                return self._publish(partial, source, md5, ref_path)
+            raise self._all_failed(failures, self.spec.file_name)
+        finally:
+            if partial.size:
+                partial.close()
+            else:
+                partial.discard()
+
+    def _from_source(self, source, partial, sha256, md5):
+        """Fill ``partial`` from one source and verify it; raises _SourceFailure."""
+        scratch_retry_left = True
+        while True:
+            self._transfer(source, partial, checksum_known=bool(sha256 or md5))
+            mismatch = self._mismatch(partial, sha256, md5)
+            if mismatch is None:
+                return
+            inherited = partial.first_writer != source.display
+            partial.reset()
+            if inherited and scratch_retry_left:
+                # The bad bytes may be the resumed prefix from an earlier run or source: try once whole.
+                scratch_retry_left = False
+                self.warnings.append('Resumed download of %s failed its checksum; downloading it whole '
+                                     'from %s.' % (self.spec.file_name, source.display))
+                continue
+            raise _SourceFailure('checksum_mismatch', mismatch)
+
+    @staticmethod
+    def _mismatch(partial, sha256, md5):
+        got = partial.sha256.hexdigest()
+        if sha256 and got != sha256:
+            return 'sha256 expected %s, got %s (%d bytes)' % (sha256, got, partial.size)
+        if md5 and partial.md5.hexdigest() != md5:
+            return 'md5 expected %s, got %s (%d bytes)' % (md5, partial.md5.hexdigest(), partial.size)
+        return None
+
+    def _transfer(self, source, partial, checksum_known):
+        """Bring ``partial`` to a complete body from ``source``: resumes after cuts, retries transient
+        failures up to ``retries`` times, waits as 429/503 Retry-After asks (up to max_retry_wait)."""
+        failures = 0
+        restarted = False
+        while True:
+            try:
+                outcome = self._transfer_once(source, partial, checksum_known)
+            except _SourceFailure as failure:
+                self.attempts[-1]['error'] = failure.code
+                failures += 1
+                if not failure.retryable or failures > self.spec.retries:
+                    raise
+                self._wait_before_retry(failure, failures)
+                continue
+            if outcome == 'complete':
+                return
+            if restarted:
+                raise _SourceFailure('http_error', 'the server keeps refusing the byte range of the partial file')
+            restarted = True
+            partial.reset()
+
+    def _wait_before_retry(self, failure, failures):
+        if failure.wait is not None:
+            if failure.wait > self.spec.max_retry_wait:
+                failure.retryable = False
+                failure.reason += ' (asks to wait %ss, more than max_retry_wait=%ss)' % (
+                    failure.wait, self.spec.max_retry_wait)
+                raise failure
+            self.sleep(failure.wait)
+        else:
+            self.sleep(min(2 ** (failures - 1), MAX_BACKOFF_SECONDS))
+
+    def _transfer_once(self, source, partial, checksum_known):
+        """One request. Returns 'complete' or 'restart' (the server refused the range)."""
+        meta = partial.meta
+        same_server = meta.get('url') == source.display
+        validator = meta.get('etag') if meta.get('etag') and not meta['etag'].startswith('W/') \
+            else meta.get('last_modified')
+        if partial.size and not checksum_known and not (same_server and validator):
+            # Without a checksum, bytes from another server or of unknown version must not be mixed in.
+            partial.reset()
+        offset = partial.size
+        headers = {'Accept-Encoding': 'identity'}
+        if offset:
+            headers['Range'] = 'bytes=%d-' % offset
+            if same_server and validator:
+                headers['If-Range'] = validator
+        attempt = {'source': source.display, 'method': 'GET', 'range_start': offset, 'status': None, 'bytes': 0}
+        self.attempts.append(attempt)
+        try:
+            response, final_url = self.http.open(source.display, headers, 'GET',
+                                                 self.credentials.for_source(source))
+        except HTTPError as err:
+            if err.code == 416 and offset:
+                attempt['status'] = 416
+                total = _parse_content_range(err.headers.get('Content-Range'))[1]
+                err.close()
+                if total == offset:
+                    self.resumed_from = offset
+                    return 'complete'
+                return 'restart'
+            raise classify(err, source.display, source.kind)
+        except REQUEST_ERRORS as exc:
+            raise classify(exc, source.display, source.kind)
+        with response:
+            return self._receive(response, final_url, source, partial, offset, attempt)
+
+    def _receive(self, response, final_url, source, partial, offset, attempt):
+        status = response.getcode()
+        attempt['status'] = status
+        headers = response.headers
+        length = headers.get('Content-Length')
+        length = int(length) if length and length.isdigit() else None
+        if status == 206:
+            first, total = _parse_content_range(headers.get('Content-Range'))
+            if first != offset:
+                self.warnings.append('%s answered byte %s instead of %d: starting over.'
+                                     % (source.display, first, offset))
+                return 'restart'
+        elif status == 200:
+            if offset:
+                if self.spec.range_ignored == 'fail':
+                    raise _SourceFailure('range_ignored', 'the Range request for bytes %d- was answered with '
+                                         'the whole file (HTTP 200)' % offset)
+                self.warnings.append(
+                    '%s ignored the Range request (or its file changed): downloading %s from byte 0, '
+                    'resumed_from is 0.' % (source.display, self.spec.file_name))
+                partial.reset()
+                offset = 0
+                attempt['range_start'] = 0
+            total = length
+        else:
+            raise _SourceFailure('http_error', 'HTTP %d from %s' % (status, _host_port(final_url)))
+        if total is None and status == 206 and length is not None:
+            total = offset + length
+        partial.save_meta(source.display, headers.get('ETag'), headers.get('Last-Modified'), total)
+        if total is not None:
+            self._check_space(total - offset, partial)
+        self.resumed_from = offset
+        if offset == 0:
+            partial.first_writer = source.display
+        interrupted = None
+        while True:
+            try:
+                block = response.read(CHUNK_SIZE)
+            except (socket.timeout, OSError, HTTPException) as exc:
+                interrupted = exc
+                break
+            if not block:
+                break
+            self._append(partial, block, total)
+            attempt['bytes'] += len(block)
+            self.bytes_transferred += len(block)
+        self._sync(partial, total)
+        if interrupted is not None or (total is not None and partial.size < total):
+            why = 'no data for %ss' % self.spec.timeout if isinstance(interrupted, socket.timeout) \
+                else 'connection closed'
+            # A cut after some progress resumes at once; one that moved nothing backs off first.
+            raise _SourceFailure('transfer_interrupted', 'transfer cut after %d of %s bytes (%s)' % (
+                partial.size, total if total is not None else 'unknown', why), retryable=True,
+                wait=0 if attempt['bytes'] else None)
+        return 'complete'
+
+    # -- disk -------------------------------------------------------------------------------------
+    def _append(self, partial, block, total):
+        try:
+            partial.append(block)
+        except OSError as err:
+            self._disk_error(err, partial, total)
+
+    def _sync(self, partial, total):
+        try:
+            partial.sync()
+        except OSError as err:
+            self._disk_error(err, partial, total)
+
+    def _disk_error(self, err, partial, total):
+        if err.errno in DISK_FULL_ERRNOS:
+            # What was written last is uncertain after ENOSPC, and the space is needed back.
+            written = partial.size
+            partial.discard()
+            raise self._disk_full(total, written)
+        raise self._store_error(err, partial.path)
+
+    def _check_space(self, needed, partial):
+        available = _available_bytes(self.partial_dir)
+        if needed > available:
+            partial.discard()
+            raise self._disk_full(needed, None, available)
+
+    def _disk_full(self, needed, written, available=None):
+        if available is None:
+            available = _available_bytes(self.partial_dir)
+        got = '' if written is None else ' after writing %s' % _human(written)
+        return TaoFleetError(
+            'No space left in %s for %s: it needs %s, %s available%s.' % (
+                self.partial_dir, self.spec.file_name, _human(needed), _human(available), got),
+            cause='the file system that holds the store is full (ENOSPC)',
+            fix='Free at least %s there (old models in %s, engines, logs) or point store at a larger '
+                'disk; the partial file was removed and nothing was published.' % (
+                    _human(needed) if needed is not None else 'the model\'s size', self.models_dir),
+            code='disk_full', details={'needed_bytes': needed, 'available_bytes': available})
+
+    def _store_error(self, err, path):
+        if err.errno in DISK_FULL_ERRNOS:
+            return self._disk_full(None, None)
+        if err.errno in STORE_DENIED_ERRNOS:
+            return TaoFleetError(
+                'Cannot write to the model store at %s: %s.' % (path, err.strerror),
+                cause='the store directory is read-only (mount) or not writable by the user running '
+                      'the module',
+                fix='Point store at a writable directory, run the task with become: true, or remount '
+                    'the file system read-write.',
+                code='store_unwritable', details={'path': path, 'errno': err.errno})
+        return TaoFleetError('Cannot write %s: %s.' % (path, err.strerror or err),
+                             cause='the operating system refused the write',
+                             fix='Check the store directory and its file system.', code='store_error')
+
+    def _makedirs(self, directory):
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory)
+        except OSError as err:
+            raise self._store_error(err, directory)
+
+    # -- publish ----------------------------------------------------------------------------------
+    def _publish(self, partial, source, md5, ref_path):
+        """Rename the verified partial to ``<store>/models/<sha256>`` (a no-op when that content is
+        already there) and record how it was fetched."""
+        sha256 = partial.sha256.hexdigest()
+        size = partial.size
+        md5_hex = partial.md5.hexdigest() if partial.md5 is not None else None
+        final = self._final_path(sha256)
+        file_changed = True
+        try:
+            if os.path.isfile(final) and file_digests(final)[0] == sha256:
+                partial.discard()
+                file_changed = False
+            else:
+                partial.close()
+                os.chmod(partial.path, 0o644)
+                os.rename(partial.path, final)
+                _fsync_dir(self.models_dir)
+                partial.discard()
+            if ref_path is not None:
+                self._makedirs(self.refs_dir)
+                meta = partial.meta
+                _write_json_atomic(ref_path, {
+                    'sha256': sha256, 'md5': md5_hex, 'size': size, 'url': source.display,
+                    'etag': meta.get('etag'), 'last_modified': meta.get('last_modified')})
+        except OSError as err:
+            raise self._store_error(err, final)
+        return {'path': final, 'sha256': sha256, 'md5': md5_hex, 'size': size, 'cache_hit': False,
+                'source': source.display, 'file_changed': file_changed}
+
+    def _link_path(self):
+        return os.path.join(self.models_dir, 'by-name', self.spec.name)
+
+    def _link_name(self, sha256, check_mode):
+        """Point ``<store>/models/by-name/<name>`` at the file (symlink replaced by rename)."""
+        link = self._link_path()
+        target = os.path.join('..', sha256)
+        if os.path.islink(link) and os.readlink(link) == target:
+            return False
+        if check_mode:
+            return True
+        directory = os.path.dirname(link)
+        self._makedirs(directory)
+        tmp = os.path.join(directory, '.%s.tmp.%d' % (self.spec.name, os.getpid()))
+        try:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(target, tmp)
+            os.rename(tmp, link)
+            _fsync_dir(directory)
+        except OSError as err:
+            raise self._store_error(err, link)
+        return True
+
+    # -- errors -----------------------------------------------------------------------------------
+    def _all_failed(self, failures, what):
+        """One error naming every source and why it failed; the code is the shared one if all agree."""
+        codes = [failure.code for _url, failure in failures]
+        code = codes[0] if len(set(codes)) == 1 else 'all_sources_failed'
+        lines = ['%s: %s' % (redact_url(url), failure.reason) for url, failure in failures]
+        causes, fixes = [], []
+        for failed_code in codes:
+            for table, chosen in ((CAUSES, causes), (FIXES, fixes)):
+                text = table.get(failed_code, table['http_error'])
+                if text not in chosen:
+                    chosen.append(text)
+        if len(failures) == 1:
+            msg = 'Could not fetch %s from %s.' % (what, lines[0])
+        else:
+            msg = 'Could not fetch %s from any of %d sources: %s.' % (
+                what, len(failures), '; '.join('[%d] %s' % (i + 1, line) for i, line in enumerate(lines)))
+        return TaoFleetError(
+            msg, cause='; '.join(causes), fix=' '.join(fixes), code=code,
+            details={'sources': [{'source': redact_url(url), 'code': failure.code, 'reason': failure.reason}
+                                 for url, failure in failures]})
+
+
+def _read_json(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def fetch_model(spec, check_mode=False, sleep=time.sleep):
+    """Run one fetch; returns (result dict, warnings list)."""
+    fetcher = ModelFetcher(spec, sleep=sleep)
+    result = fetcher.run(check_mode=check_mode)
+    return result, fetcher.warnings
