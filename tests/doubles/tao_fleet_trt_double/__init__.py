@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CLASSES = ('ILogger', 'Logger', 'ParserError', 'ITensor', 'ILayer', 'INetworkDefinition', 'OnnxParser',
            'UffParser', 'IOptimizationProfile', 'ITimingCache', 'IHostMemory', 'IInt8EntropyCalibrator2',
            'IInt8EntropyCalibrator', 'IInt8MinMaxCalibrator', 'IInt8LegacyCalibrator', 'IBuilderConfig',
-           'ICudaEngine', 'Runtime', 'Builder')
+           'ICudaEngine', 'IExecutionContext', 'Runtime', 'Builder')
 FUNCTIONS = ('init_libnvinfer_plugins',)
 SKIPPED_DUNDERS = ('__dict__', '__weakref__')
 

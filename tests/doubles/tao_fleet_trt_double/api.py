@@ -381,7 +381,8 @@ class IBuilderConfig(object):
 class ICudaEngine(object):
     def __init__(self, data):
         self._data = data
-        self._io = json.loads(data.split(b'\n', 1)[1].decode())['io']
+        self._description = json.loads(data.split(b'\n', 1)[1].decode())
+        self._io = self._description['io']
 
     def serialize(self):
         record('ICudaEngine.serialize')
@@ -413,6 +414,76 @@ class ICudaEngine(object):
     def get_tensor_mode(self, name):
         mode = dict((t['name'], t['mode']) for t in self._io)[name]
         return EnumMember('TensorIOMode', mode, ENUMS['TensorIOMode'].index(mode))
+
+    # Run-time side (the smoke test's runtime): the double's I/O is always float32.
+    def get_binding_dtype(self, index):
+        return EnumMember('DataType', 'FLOAT', ENUMS['DataType'].index('FLOAT'))
+
+    def get_tensor_dtype(self, name):
+        return EnumMember('DataType', 'FLOAT', ENUMS['DataType'].index('FLOAT'))
+
+    @property
+    def has_implicit_batch_dimension(self):
+        # UFF networks are created without EXPLICIT_BATCH (flag value 1), as on TensorRT 7/8
+        return not self._description['network_flags'] & 1 and int(STATE['version'].split('.')[0]) < 10
+
+    @property
+    def max_batch_size(self):
+        return self._description['max_batch_size']
+
+    def create_execution_context(self):
+        record('ICudaEngine.create_execution_context')
+        return IExecutionContext(self)
+
+
+class IExecutionContext(object):
+    """Records what a runtime sets and enqueues; computes nothing (output buffers keep what they held)."""
+
+    def __init__(self, engine):
+        self._engine = engine
+        self._shapes = dict((t['name'], list(t['shape'])) for t in engine._io)
+
+    def _shape(self, name):
+        shape = list(self._shapes[name])
+        inputs = [t['name'] for t in self._engine._io if t['mode'] == 'INPUT']
+        if shape and shape[0] < 0 and inputs and self._shapes[inputs[0]][0] >= 0:
+            shape[0] = self._shapes[inputs[0]][0]  # a dynamic batch follows the input's
+        return tuple(shape)
+
+    def _name(self, index):
+        return self._engine._io[index]['name']
+
+    def set_binding_shape(self, binding, shape):
+        record('IExecutionContext.set_binding_shape', binding, list(shape))
+        self._shapes[self._name(binding)] = list(shape)
+        return True
+
+    def get_binding_shape(self, binding):
+        return self._shape(self._name(binding))
+
+    def set_input_shape(self, name, shape):
+        record('IExecutionContext.set_input_shape', name, list(shape))
+        self._shapes[name] = list(shape)
+        return True
+
+    def get_tensor_shape(self, name):
+        return self._shape(name)
+
+    def set_tensor_address(self, name, memory):
+        record('IExecutionContext.set_tensor_address', name, int(memory))
+        return True
+
+    def execute_async(self, batch_size=1, bindings=None, stream_handle=None, input_consumed=None):
+        record('IExecutionContext.execute_async', batch_size, list(bindings), stream_handle)
+        return True
+
+    def execute_async_v2(self, bindings, stream_handle, input_consumed=None):
+        record('IExecutionContext.execute_async_v2', list(bindings), stream_handle)
+        return True
+
+    def execute_async_v3(self, stream_handle):
+        record('IExecutionContext.execute_async_v3', stream_handle)
+        return True
 
 
 class Runtime(object):
