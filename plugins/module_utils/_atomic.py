@@ -1,0 +1,157 @@
+# -*- coding: utf-8 -*-
+# Copyright: tao.fleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Files and symlinks that appear whole or not at all.
+
+A file is written to a temp file in the same directory, fsynced, renamed over the final name, and
+the directory fsynced; a symlink is created under a temp name and renamed over the final name. A
+reader (DeepStream starting, an operator opening a report, CI reading JUnit) sees the old content
+or the new, never a part. Failures raise TaoFleetError with cause and fix.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import shutil
+import stat
+import tempfile
+import time
+import uuid
+
+from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
+
+TEMP_PREFIX = '.tao-fleet-tmp-'
+
+
+def write_error(err, action, path):
+    """TaoFleetError for an OSError while ``action`` (e.g. 'writing') ``path``."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return TaoFleetError(
+            'No space left while %s %s.' % (action, path),
+            cause='The filesystem that holds %s is full.' % os.path.dirname(path),
+            fix='Free space there (df -h %s); nothing half-written was left at %s.' % (
+                os.path.dirname(path), path),
+            code='disk_full', details={'path': path, 'errno': err.errno})
+    return TaoFleetError(
+        'Failed %s %s: %s.' % (action, path, err.strerror or err),
+        cause='The directory is not writable by this user, is on a read-only filesystem, or a '
+              'path on the way is not a directory (errno %s).' % errno.errorcode.get(err.errno, err.errno),
+        fix='Run the task with become: true, or choose a writable directory.',
+        code='not_writable', details={'path': path, 'errno': err.errno})
+
+
+def _fsync_dir(directory):
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_dirs(directory, mode=0o755):
+    try:
+        os.makedirs(directory, mode)
+    except OSError as err:
+        if err.errno != errno.EEXIST or not os.path.isdir(directory):
+            raise write_error(err, 'creating', directory)
+
+
+def read_bytes(path):
+    """Content of a regular file (not followed if it is a symlink), or None when absent."""
+    try:
+        info = os.lstat(path)
+    except OSError as err:
+        if err.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise write_error(err, 'reading', path)
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    with open(path, 'rb') as handle:
+        return handle.read()
+
+
+def write_file(path, data, mode=0o644):
+    """Write ``data`` (bytes) to ``path`` whole: temp file beside it, fsync, rename, fsync dir."""
+    directory = os.path.dirname(path)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+    except OSError as err:
+        raise write_error(err, 'writing', path)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temp, path)
+        _fsync_dir(directory)
+    except OSError as err:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise write_error(err, 'writing', path)
+
+
+def read_link(path):
+    """Target of the symlink at ``path``; None when nothing is there; False when it is not a link."""
+    try:
+        return os.readlink(path)
+    except OSError as err:
+        if err.errno == errno.ENOENT:
+            return None
+        if err.errno == errno.EINVAL:
+            return False
+        raise write_error(err, 'reading', path)
+
+
+def write_link(path, target):
+    """Point the symlink ``path`` at ``target``, replacing an older link by rename."""
+    directory = os.path.dirname(path)
+    temp = os.path.join(directory, '%s%s' % (TEMP_PREFIX, uuid.uuid4().hex))
+    try:
+        os.symlink(target, temp)
+        os.rename(temp, path)
+        _fsync_dir(directory)
+    except OSError as err:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise write_error(err, 'linking', path)
+
+
+def remove_stale_temps(directory, min_age_seconds=600, now=None):
+    """Remove temp files, links and directories that a killed writer left in ``directory``;
+    returns their names.
+
+    Only those older than ``min_age_seconds``, so that a writer running now keeps its temp file.
+    """
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for name in sorted(names):
+        if not name.startswith(TEMP_PREFIX):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            info = os.lstat(path)
+            if now - info.st_mtime >= min_age_seconds:
+                if stat.S_ISDIR(info.st_mode):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+                removed.append(name)
+        except OSError as err:
+            if err.errno != errno.ENOENT:
+                raise write_error(err, 'removing', path)
+    return removed

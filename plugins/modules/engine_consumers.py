@@ -1,0 +1,407 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: tao.fleet contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: engine_consumers
+short_description: Write the DeepStream nvinfer config and the Triton model entry of an engine
+description:
+  - For one engine of a model in the tao.fleet store, writes what applications need to use it,
+    each only when asked. O(deepstream=true) writes a DeepStream C(nvinfer) config and a labels
+    file; O(triton=true) writes a Triton model repository entry (C(config.pbtxt) and
+    C(1/model.plan)).
+  - Every value comes from the engine's manifest (tensor names and shapes, precision, batch) and
+    the model's catalog entry (classes, scaling, colour format, DetectNet_v2 clustering), so the
+    C(output-blob-names) match the engine (C(output_cov/Sigmoid) for an engine built from an
+    C(.etlt), C(output_cov/Sigmoid:0) from the ONNX release), C(network-mode) matches its
+    precision and the class count and thresholds match the model.
+  - The files of each engine live with it, in C(<store>/engines/<model>/<fingerprint>/deepstream/)
+    and C(.../triton/). Applications reach them through links that go through the store's
+    C(active) link (C(<deepstream_dir>/config_infer_primary_<model>.txt),
+    C(<triton_repository>/<name>/config.pbtxt), C(<triton_repository>/<name>/1/model.plan)), so
+    a release or a rollback by M(tao.fleet.engine_release) switches engine, config and labels in
+    the same rename, without rewriting any file. Run this module on the new engine before
+    releasing it.
+  - Files are written to a temporary file, fsynced and renamed; links are replaced by rename. A
+    second run with the same inputs changes nothing.
+  - Targets DeepStream 6.0 to 8.0 (C(infer-dims)) and Triton's TensorRT backend.
+version_added: 0.1.0
+author:
+  - tao.fleet contributors (@tao-fleet)
+extends_documentation_fragment:
+  - tao.fleet.attributes
+  - tao.fleet.attributes.store
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - Shows each file's text and each link's target before and after.
+  idempotent:
+    support: full
+options:
+  model:
+    description: Store name of the model (the directory under C(<store>/engines/)), for example C(peoplenet).
+    type: str
+    required: true
+  fingerprint:
+    description:
+      - The engine to write the files for. Default is the engine C(active) points at.
+      - Give the fingerprint of a new engine before releasing it, so that the release switches to
+        an engine whose files already exist.
+    type: str
+  model_entry:
+    description:
+      - The model's catalog entry, as the P(tao.fleet.model_catalog#lookup) lookup returns it.
+        Its C(classes), C(preprocessing) and C(postprocessing) are used.
+    type: dict
+    required: true
+  artifact:
+    description:
+      - The catalog artifact the engine was built from (C(tao_choice.artifact) of
+        P(tao.fleet.model_artifact#filter)).
+      - Needed when the engine's manifest records no tensors; otherwise it is checked against the
+        engine (a mismatch fails) and gives the outputs' roles.
+    type: dict
+  deepstream:
+    description: Write the DeepStream nvinfer config and labels file.
+    type: bool
+    default: false
+  deepstream_dir:
+    description:
+      - Directory for the stable links C(config_infer_primary_<model>.txt) and C(labels_<model>.txt)
+        that DeepStream applications name. Default is C(<store>/deepstream).
+    type: path
+  gpu_id:
+    description: C(gpu-id) of the nvinfer config and the GPU of the Triton instance group.
+    type: int
+    default: 0
+  batch_size:
+    description:
+      - C(batch-size) of the nvinfer config. At most the engine's maximum batch (its profile's
+        max, or the implicit batch it was built with).
+    type: int
+    default: 1
+  gie_unique_id:
+    description: C(gie-unique-id) of the nvinfer config.
+    type: int
+    default: 1
+  triton:
+    description: Write the Triton model repository entry.
+    type: bool
+    default: false
+  triton_repository:
+    description: The Triton model repository. Default is C(<store>/triton).
+    type: path
+  triton_model_name:
+    description: Model name in the Triton repository (its directory name). Default is O(model).
+    type: str
+  triton_max_batch_size:
+    description:
+      - C(max_batch_size) of the Triton config. Default is the engine's maximum batch (0 for an
+        engine with a fixed batch dimension).
+    type: int
+notes:
+  - DeepStream resolves C(model-engine-file) when the pipeline starts; a running pipeline keeps
+    the engine it loaded until it restarts. Triton loads the plan when it loads the model; reload
+    the model (or restart Triton) after a release.
+  - The engines tao.fleet builds with TensorRT-RTX or with its test double are not plans that
+    DeepStream or Triton can load; the module writes the files and warns.
+seealso:
+  - module: tao.fleet.engine_release
+'''
+
+EXAMPLES = r'''
+- name: Configure DeepStream and Triton for the new engine, then release it
+  block:
+    - name: Write the consumer files of the new engine
+      tao.fleet.engine_consumers:
+        model: peoplenet
+        fingerprint: "{{ engine.fingerprint }}"
+        model_entry: "{{ lookup('tao.fleet.model_catalog', 'peoplenet') }}"
+        artifact: "{{ tao_choice.artifact }}"
+        deepstream: true
+        deepstream_dir: /opt/nvidia/deepstream/configs/tao_fleet
+        triton: true
+        triton_repository: /srv/triton/models
+
+    - name: Release it (engine, nvinfer config, labels and Triton entry switch together)
+      tao.fleet.engine_release:
+        model: peoplenet
+        fingerprint: "{{ engine.fingerprint }}"
+'''
+
+RETURN = r'''
+fingerprint:
+  description: The engine the files were written for.
+  returned: success
+  type: str
+engine_path:
+  description: The engine path the files name (through C(active)).
+  returned: success
+  type: str
+  sample: /var/lib/tao_fleet/engines/peoplenet/active/model.engine
+deepstream:
+  description: With O(deepstream=true), the paths of the nvinfer config and labels file.
+  returned: success
+  type: dict
+  contains:
+    config:
+      description: The stable link DeepStream applications name (C(config-file-path)).
+      type: str
+    labels:
+      description: The stable link to the labels file.
+      type: str
+    engine_config:
+      description: The config file of this engine, in its fingerprint directory.
+      type: str
+triton:
+  description: With O(triton=true), the paths of the Triton entry.
+  returned: success
+  type: dict
+  contains:
+    model_dir:
+      description: C(<triton_repository>/<name>).
+      type: str
+    config:
+      description: C(<model_dir>/config.pbtxt) (a link through C(active)).
+      type: str
+    plan:
+      description: C(<model_dir>/1/model.plan) (a link to C(active/model.engine)).
+      type: str
+output_blob_names:
+  description: Coverage and bbox output names, as the engine has them.
+  returned: success
+  type: list
+  elements: str
+  sample: ["output_cov/Sigmoid:0", "output_bbox/BiasAdd:0"]
+network_mode:
+  description: DeepStream C(network-mode) (0 fp32, 1 int8, 2 fp16), from the engine's precision.
+  returned: success
+  type: int
+tensors_from:
+  description: Where tensor names and shapes came from, C(manifest) or C(artifact).
+  returned: success
+  type: str
+written:
+  description: Files and links written (or that would be written in check mode).
+  returned: success
+  type: list
+  elements: str
+msg:
+  description: What the task did.
+  returned: always
+  type: str
+error_code:
+  description: Stable id of the failure (C(engine_missing), C(engine_io_unknown), C(engine_artifact_mismatch),
+    C(deepstream_parser_mismatch), C(consumer_path_taken), C(invalid_argument), C(not_writable)).
+  returned: failure
+  type: str
+'''
+
+import errno
+import os
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.tao.fleet.plugins.module_utils._atomic import (
+    make_dirs,
+    read_bytes,
+    read_link,
+    remove_stale_temps,
+    write_file,
+    write_link,
+)
+from ansible_collections.tao.fleet.plugins.module_utils._deepstream import (
+    DEEPSTREAM_CONFIG,
+    DEEPSTREAM_LABELS,
+    EngineConsumers,
+    NETWORK_MODES,
+    TRITON_CONFIG,
+    TRITON_PLAN,
+)
+from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
+from ansible_collections.tao.fleet.plugins.module_utils._store import ACTIVE, ENGINE_FILE, PREVIOUS, EngineStore
+
+
+def _path_taken(path, what):
+    return TaoFleetError(
+        '%s exists and is not what tao.fleet keeps there (%s).' % (path, what),
+        cause='A file or directory of your own is in the way; tao.fleet never overwrites one.',
+        fix='Move it away (your own config can %%include or copy the generated one), or choose another '
+            'directory (deepstream_dir / triton_repository).',
+        code='consumer_path_taken', details={'path': path})
+
+
+def _real_dir(path, create, check_mode):
+    """A directory that is not a symlink: checked, and made when missing (unless check mode)."""
+    try:
+        info = os.lstat(path)
+    except OSError as err:
+        if err.errno != errno.ENOENT:
+            raise
+        if create and not check_mode:
+            make_dirs(path)
+        return
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise _path_taken(path, 'a directory')
+
+
+def plan(params, store, model):
+    """(consumers, files {path: bytes}, links {path: target}, result paths)."""
+    links = store.links(model)
+    fingerprint = params['fingerprint'] or links[ACTIVE]
+    if not fingerprint:
+        raise TaoFleetError(
+            'Model %s has no active engine in %s, and no fingerprint was given.' % (model, store.root),
+            cause='The files describe one engine: the active one unless you name another.',
+            fix='Give the fingerprint of the engine (trt_engine returns it), or release one first.',
+            code='engine_missing')
+    store.check_fingerprint(fingerprint)
+    manifest = store.read_manifest(model, fingerprint)
+    engine_dir = store.engine_dir(model, fingerprint)
+    active_dir = os.path.join(store.model_dir(model), ACTIVE)
+    consumers = EngineConsumers(model, params['model_entry'], manifest, active_dir, params['artifact'])
+    files, link_targets, paths = {}, {}, {}
+    if params['deepstream']:
+        directory = params['deepstream_dir'] or os.path.join(store.root, 'deepstream')
+        files[os.path.join(engine_dir, 'deepstream', DEEPSTREAM_CONFIG)] = consumers.nvinfer_config_text(
+            gpu_id=params['gpu_id'], batch_size=params['batch_size'], gie_unique_id=params['gie_unique_id'])
+        files[os.path.join(engine_dir, 'deepstream', DEEPSTREAM_LABELS)] = consumers.labels_text()
+        config = os.path.join(directory, 'config_infer_primary_%s.txt' % model)
+        labels = os.path.join(directory, 'labels_%s.txt' % model)
+        link_targets[config] = os.path.join(active_dir, 'deepstream', DEEPSTREAM_CONFIG)
+        link_targets[labels] = os.path.join(active_dir, 'deepstream', DEEPSTREAM_LABELS)
+        paths['deepstream'] = {'config': config, 'labels': labels,
+                               'engine_config': os.path.join(engine_dir, 'deepstream', DEEPSTREAM_CONFIG)}
+    if params['triton']:
+        name = params['triton_model_name'] or model
+        store.check_model(name)
+        model_dir = os.path.join(params['triton_repository'] or os.path.join(store.root, 'triton'), name)
+        files[os.path.join(engine_dir, 'triton', TRITON_CONFIG)] = consumers.triton_config_text(
+            name, gpu_id=params['gpu_id'], max_batch_size=params['triton_max_batch_size'])
+        config = os.path.join(model_dir, TRITON_CONFIG)
+        plan_path = os.path.join(model_dir, '1', TRITON_PLAN)
+        link_targets[config] = os.path.join(active_dir, 'triton', TRITON_CONFIG)
+        link_targets[plan_path] = os.path.join(active_dir, ENGINE_FILE)
+        paths['triton'] = {'model_dir': model_dir, 'config': config, 'plan': plan_path}
+    encoded = dict((path, text.encode('utf-8')) for path, text in files.items())
+    return consumers, fingerprint, links, encoded, link_targets, paths
+
+
+def _rollback_warning(store, model, links, fingerprint, files):
+    """Warn when the engine a rollback would return to has no such files (its links would dangle)."""
+    other = links[PREVIOUS] if links[ACTIVE] == fingerprint else links[ACTIVE]
+    if not other or other == fingerprint:
+        return None
+    engine_dir = store.engine_dir(model, fingerprint)
+    other_dir = store.engine_dir(model, other)
+    missing = [os.path.relpath(path, engine_dir) for path in sorted(files)
+               if not os.path.exists(os.path.join(other_dir, os.path.relpath(path, engine_dir)))]
+    if not missing:
+        return None
+    return ('Engine %s, the one a rollback returns to, has no %s: after a rollback the links would point at '
+            'nothing. Run engine_consumers with fingerprint=%s too.' % (other, ', '.join(missing), other))
+
+
+def apply(module):
+    params = module.params
+    check_mode = module.check_mode
+    if not params['deepstream'] and not params['triton']:
+        raise TaoFleetError('Nothing to write: set deepstream: true, triton: true, or both.',
+                            fix='Ask for the consumer files you need.', code='invalid_argument')
+    store = EngineStore(params['store'])
+    model = store.check_model(params['model'])
+    consumers, fingerprint, links, files, link_targets, paths = plan(params, store, model)
+
+    engine_dir = store.engine_dir(model, fingerprint)
+    _real_dir(engine_dir, create=False, check_mode=check_mode)
+    for directory in sorted(set(os.path.dirname(path) for path in list(files) + list(link_targets))):
+        _real_dir(directory, create=True, check_mode=check_mode)
+    written, diff = [], []
+    for path in sorted(files):
+        before = read_bytes(path)
+        if before is None and os.path.lexists(path):
+            raise _path_taken(path, 'a regular file')
+        if before != files[path]:
+            written.append(path)
+            diff.append({'before_header': path, 'after_header': path,
+                         'before': (before or b'').decode('utf-8', 'replace'),
+                         'after': files[path].decode('utf-8')})
+    for path in sorted(link_targets):
+        current = read_link(path)
+        if current is False:
+            raise _path_taken(path, 'a symlink through the store\'s active link')
+        if current != link_targets[path]:
+            written.append(path)
+            diff.append({'before_header': path, 'after_header': path,
+                         'before': '' if current is None else '-> %s\n' % current,
+                         'after': '-> %s\n' % link_targets[path]})
+    if written and not check_mode:
+        for directory in sorted(set(os.path.dirname(path) for path in written)):
+            remove_stale_temps(directory)
+        # Files first: a link never points at a file that is not there yet.
+        for path in written:
+            if path in files:
+                write_file(path, files[path])
+        for path in written:
+            if path in link_targets:
+                write_link(path, link_targets[path])
+
+    for warning in consumers.warnings + [_rollback_warning(store, model, links, fingerprint, files)]:
+        if warning:
+            module.warn(warning)
+    result = {
+        'changed': bool(written),
+        'fingerprint': fingerprint,
+        'engine_path': os.path.join(store.model_dir(model), ACTIVE, ENGINE_FILE),
+        'output_blob_names': [consumers.roles['coverage'].name, consumers.roles['bbox'].name],
+        'network_mode': NETWORK_MODES[consumers.precision],
+        'tensors_from': consumers.io_source,
+        'written': written,
+        'msg': ('%s %d file(s) and link(s) for engine %s of %s' % (
+            'Would write' if check_mode else 'Wrote', len(written), fingerprint, model) if written else
+            'Consumer files of engine %s of %s are up to date' % (fingerprint, model)),
+    }
+    result.update(paths)
+    if module._diff:
+        result['diff'] = diff
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            store=dict(type='path', default='/var/lib/tao_fleet'),
+            model=dict(type='str', required=True),
+            fingerprint=dict(type='str'),
+            model_entry=dict(type='dict', required=True),
+            artifact=dict(type='dict'),
+            deepstream=dict(type='bool', default=False),
+            deepstream_dir=dict(type='path'),
+            gpu_id=dict(type='int', default=0),
+            batch_size=dict(type='int', default=1),
+            gie_unique_id=dict(type='int', default=1),
+            triton=dict(type='bool', default=False),
+            triton_repository=dict(type='path'),
+            triton_model_name=dict(type='str'),
+            triton_max_batch_size=dict(type='int'),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = apply(module)
+    except TaoFleetError as err:
+        module.fail_json(**err.to_result())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
