@@ -612,6 +612,23 @@ def decode_etlt(data, key, model_name=None, source=None, catalog_key=None, backe
     return EtltPayload(found_format, input_node_name, plaintext, True, used_backend)
 
 
+def peek_model(data, model_name=None, source=None):
+    """``(format, input_node_name, encrypted)`` of a model file, without the key: a plain ONNX or
+    UFF file is recognised as such; an .etlt's header names the payload (no input node name: ONNX;
+    a name: UFF). Nothing is decrypted, so a caller can key a cache on it cheaply. Raises what
+    ``decode_etlt`` raises for files that are no model (``not_etlt``, ``eff_archive``,
+    ``etlt_truncated``)."""
+    label = _label(model_name, source)
+    if not data:
+        raise _truncated(label, 'it is empty (0 bytes)')
+    _reject_other_containers(data, label)
+    plain_format, _state = payload_format(data)
+    if plain_format is not None:
+        return plain_format, '', False
+    input_node_name, _body = _split_header(data, label)
+    return ('uff' if input_node_name else 'onnx'), input_node_name, True
+
+
 def read_model(data, key=None, model_name=None, source=None, catalog_key=None, backend=None):
     """Return the plaintext model from an .etlt or from a plain ONNX/UFF file alike."""
     try:
