@@ -362,7 +362,7 @@ def build_engine(store, build_dir, request, expected, platform, timeout, memory_
     reported (the TensorRT layer's result without the engine bytes; the timing cache in base64)."""
 
     def target():
-        from ansible_collections.tao.fleet.plugins.module_utils import _trt
+        from ansible_collections.tao.fleet.plugins.module_utils._trt import layer as _trt
         started = time.time()
         loaded = _trt.import_tensorrt(platform)
         check_same_tensorrt(expected, loaded)

@@ -40,7 +40,7 @@ from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import (
     platform_key_sha256,
 )
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore, file_sha256, os_error
-from ansible_collections.tao.fleet.plugins.module_utils._trt import capabilities, check_request
+from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import capabilities, check_request
 
 # tao-converter flag -> (option, how its value is read). Documented one to one in docs/trt_engine.md.
 CONVERTER_FLAGS = {

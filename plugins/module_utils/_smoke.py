@@ -456,7 +456,7 @@ def engine_readiness(loaded, platform):
 def tensorrt_job(engine_bytes, tensor, platform, warmup, runs, device):
     """What the child runs: {'executed': False, 'reasons': [...]} or the outputs and timings."""
     from ansible_collections.tao.fleet.plugins.module_utils import _runtime
-    from ansible_collections.tao.fleet.plugins.module_utils._trt import import_tensorrt
+    from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import import_tensorrt
 
     reasons = []
     loaded = None

@@ -125,12 +125,13 @@ def _free_bytes(path):
 def os_error(err, action, path):
     """Turn an OSError from a store write into a TaoFleetError with cause and fix."""
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        free = _free_bytes(os.path.dirname(path) or path)
+        existing = os.path.dirname(path) or path
+        free = _free_bytes(existing)
         return TaoFleetError(
             'No space left while %s %s.' % (action, path),
             cause='The filesystem holding the store is full (%s bytes free).' % free,
             fix='Free space on that filesystem (df -h %s), or lower keep so engine_release removes '
-                'old engines; nothing half-written was left at a final path.' % os.path.dirname(path),
+                'old engines; nothing half-written was left at a final path.' % existing,
             code='disk_full',
             details={'path': path, 'free_bytes': free, 'errno': err.errno},
         )
@@ -477,7 +478,14 @@ class EngineStore(object):
             path = tempfile.mkdtemp(prefix='%s%d-' % (TEMP_PREFIX, os.getpid()), dir=parent)
         except OSError as err:
             raise os_error(err, 'creating a build directory in', parent)
-        self._write_atomic(path, BUILDER_FILE, json.dumps(_builder_info()).encode('ascii'))
+        try:
+            self._write_atomic(path, BUILDER_FILE, json.dumps(_builder_info()).encode('ascii'))
+        except TaoFleetError as error:
+            # a full disk must not also leave an empty build dir for gc to puzzle over; the fix then
+            # names the model dir, which still exists
+            shutil.rmtree(path, ignore_errors=True)
+            error.fix = (error.fix or '').replace(path, parent)
+            raise
         return path
 
     def _check_build_dir(self, model, build_dir):

@@ -47,7 +47,7 @@ def read_list(name):
         for line in handle:
             line = line.rstrip('\n')
             if line.startswith('# ') and ':' in line:
-                key, _, value = line[2:].partition(':')
+                key, _unused, value = line[2:].partition(':')
                 header.setdefault(key.strip(), value.strip())
             elif line and not line.startswith('#'):
                 names.add(line)
@@ -65,7 +65,7 @@ def fetch_wheel(filename):
     if os.path.exists(path):
         return path
     parts = filename.split('-')
-    project, version, python_tag, _, platform = parts[0], parts[1], parts[2], parts[3], parts[4][:-4]
+    project, version, python_tag, _unused, platform = parts[0], parts[1], parts[2], parts[3], parts[4][:-4]
     command = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '-d', WHEELS,
                '%s==%s' % (project.replace('_', '-'), version)]
     if python_tag != 'py3':
@@ -126,8 +126,8 @@ DOUBLE_VERSIONS = [('tensorrt', v) for v in harness.install.VERSIONS] + \
 
 @pytest.mark.parametrize('module, version', DOUBLE_VERSIONS)
 def test_b_every_name_the_layer_uses_exists_in_that_version(module, version, tmp_path):
-    from ansible_collections.tao.fleet.plugins.module_utils._trt import build, capabilities
-    _, names = read_list('%s-%s.txt' % (module, version))
+    from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import build, capabilities
+    _unused, names = read_list('%s-%s.txt' % (module, version))
     try:
         trt = harness.load(version, tmp_path, dla_cores=2, module=module)
         for request in layer_requests(capabilities(version, module)):
@@ -143,7 +143,7 @@ def test_b_every_name_the_layer_uses_exists_in_that_version(module, version, tmp
 
 @pytest.mark.parametrize('module, version', DOUBLE_VERSIONS)
 def test_c_the_double_exposes_no_name_the_real_version_lacks(module, version, tmp_path):
-    _, names = read_list('%s-%s.txt' % (module, version))
+    _unused, names = read_list('%s-%s.txt' % (module, version))
     site = str(tmp_path / 'site')
     harness.install.install(version, site, {'dla_cores': 0, 'fast_fp16': True, 'fast_int8': True}, module)
     code = ('import sys, json; sys.path[:0] = [%r, %r]\n'

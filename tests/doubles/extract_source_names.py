@@ -132,7 +132,7 @@ def read_bindings(sources):
                 index += 1
             statement = text[template_end:index]
             names = members.setdefault(qualified, set())
-            names.update(name for _, name in MEMBER.findall(statement) if not name.startswith('_'))
+            names.update(name for _unused, name in MEMBER.findall(statement) if not name.startswith('_'))
             if kind == 'enum_':
                 names.update(('name', 'value'))
                 # export_values() copies an enum's members into the enclosing scope (class or module)
@@ -147,7 +147,7 @@ def read_bindings(sources):
             if found.group(1) in variables:
                 chain = text[found.start(2) - 1:text.find(';', found.end())]
                 members.setdefault(variables[found.group(1)], set()).update(
-                    name for _, name in MEMBER.findall(chain) if not name.startswith('_'))
+                    name for _unused, name in MEMBER.findall(chain) if not name.startswith('_'))
     for name, aliased in aliases:
         if aliased in members:
             members[name] = members[aliased]
@@ -206,7 +206,7 @@ def extract(git_dir, ref, version):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('git_dir')
     parser.add_argument('ref')
     parser.add_argument('out')

@@ -65,7 +65,7 @@ def stub_names(text):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('wheel')
     parser.add_argument('out')
     args = parser.parse_args()

@@ -97,7 +97,7 @@ def extract(wheel, out):
     workdir = tempfile.mkdtemp(prefix='trt_names_')
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(workdir)
-    extensions = [os.path.join(root, f) for root, _, files in os.walk(workdir) for f in files
+    extensions = [os.path.join(root, f) for root, _unused, files in os.walk(workdir) for f in files
                   if f.endswith('.so') and f.startswith('tensorrt')]
     if len(extensions) != 1:
         raise SystemExit('expected one tensorrt*.so in %s, found %r' % (wheel, extensions))
@@ -128,7 +128,7 @@ def extract(wheel, out):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('wheel')
     parser.add_argument('out')
     args = parser.parse_args()

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Install the TensorRT test double as an importable ``tensorrt`` of one version into a site-packages.
 
     python tests/doubles/install.py --trt-version 8.2.1.8 --site-packages DIR [--dla-cores 2]
@@ -88,7 +87,7 @@ def install(version, site_packages, platform, module='tensorrt'):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--trt-version', required=True, choices=VERSIONS)
     parser.add_argument('--site-packages', required=True)
     parser.add_argument('--dla-cores', type=int, default=0)

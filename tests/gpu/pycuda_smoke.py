@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: tao.fleet contributors
 # Apache License 2.0 (see LICENSE)
@@ -212,7 +211,7 @@ def double_io_on_gpu(report, cuda, source_module, session, versions=('8.2.1.8', 
     import numpy
     sys.path.insert(0, os.path.join(REPO, 'tests', 'doubles'))
     import harness
-    from ansible_collections.tao.fleet.plugins.module_utils._trt import LoadedTensorRT, build
+    from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import LoadedTensorRT, build
     names = tuple(demo_model.ETLT_NAMES)
     scene = _image.demo_scene(3, 3, distractors=2)
     tensor = _image.to_input_tensor(scene.image)
@@ -304,7 +303,7 @@ def lifecycle_checks(report, cuda, source_module):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--out', required=True)
     parser.add_argument('--runs', type=int, default=200)
     parser.add_argument('--warmup', type=int, default=20)
@@ -312,7 +311,7 @@ def main(argv=None):
     if not os.path.isdir(args.out):
         os.makedirs(args.out)
     report = Report()
-    result = {'what': __doc__.split('\n\n')[0], 'backend': BACKEND, 'checks': report.checks}
+    result = {'what': __doc__.split('\n\n', maxsplit=1)[0], 'backend': BACKEND, 'checks': report.checks}
     try:
         import onnxruntime
         import pycuda.driver as cuda

@@ -25,7 +25,7 @@ import hashlib, json, os, shutil, sys
 from ansible_collections.tao.fleet.plugins.module_utils._etlt import read_model_file
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import engine_fingerprint
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore
-from ansible_collections.tao.fleet.plugins.module_utils._trt import build, import_tensorrt
+from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import build, import_tensorrt
 
 store_root, model, host, etlt = sys.argv[1:5]
 store = EngineStore(store_root)

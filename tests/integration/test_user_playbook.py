@@ -51,3 +51,10 @@ def test_the_user_playbook_runs_as_written(fleet, ansible, tmp_path):
         assert manifest["smoke"]["passed"] is True and smoke["detection_count"] == 3
         said = run.result(host.name, "Say what runs now")["msg"]
         assert said.startswith("%s engine %s is active (built" % (MODEL, engine["fingerprint"][:12])), said
+
+
+def test_the_readme_quotes_the_user_playbook_as_it_is():
+    # The README shows the playbook a user copies; the test above runs the file: both must be the same text.
+    readme = (REPO_ROOT / "README.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in readme.split("```yaml\n")[1:]]
+    assert USER_PLAYBOOK.read_text() in blocks, "README.md must quote docs/examples/user_playbook.yml verbatim"

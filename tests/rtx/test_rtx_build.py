@@ -18,7 +18,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
-from ansible_collections.tao.fleet.plugins.module_utils._trt import build, capabilities, import_tensorrt
+from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import build, capabilities, import_tensorrt
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOUBLES = os.path.abspath(os.path.join(HERE, '..', 'doubles'))

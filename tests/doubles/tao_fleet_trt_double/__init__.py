@@ -72,7 +72,7 @@ def _recording_getattribute(holder):
 def _guarded_setattr(allowed_type):
     def __setattr__(self, name, value):
         # pybind11 objects refuse unknown attributes; Python subclasses (loggers, calibrators) may add any
-        if type(self) is allowed_type[0] and not name.startswith('_') and not hasattr(type(self), name):
+        if self.__class__ is allowed_type[0] and not name.startswith('_') and not hasattr(type(self), name):
             raise AttributeError("'%s' object has no attribute '%s'" % (type(self).__name__, name))
         if not name.startswith('_') and hasattr(allowed_type[0], name):
             api.STATE['accessed'].add('%s.%s' % (allowed_type[0].__name__, name))

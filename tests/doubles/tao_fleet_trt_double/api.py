@@ -347,7 +347,7 @@ class IBuilderConfig(object):
         data = bytes(serialized_timing_cache)
         if not data:
             return ITimingCache([])
-        header, _, body = data.partition(b'\n')
+        header, _unused, body = data.partition(b'\n')
         cache = ITimingCache(json.loads(body.decode()) if header.startswith(TIMING_MAGIC) else [])
         cache._foreign = header != TIMING_MAGIC + b' ' + STATE['version'].encode()
         return cache

@@ -55,17 +55,17 @@ def fields(data):
 def _value_info(data):
     """ValueInfoProto -> (name, dims); a dim_param (symbolic) or missing dim becomes -1."""
     name, dims = '', []
-    for number, _, value in fields(data):
+    for number, _unused, value in fields(data):
         if number == 1:
             name = value.decode('utf-8')
         elif number == 2:
-            for t_number, _, t_value in fields(value):
+            for t_number, _unused, t_value in fields(value):
                 if t_number != 1:
                     continue
-                for tensor_number, _, tensor_value in fields(t_value):
+                for tensor_number, _unused, tensor_value in fields(t_value):
                     if tensor_number != 2:
                         continue
-                    for dim_number, _, dim in fields(tensor_value):
+                    for dim_number, _unused, dim in fields(tensor_value):
                         if dim_number != 1:
                             continue
                         size = -1
@@ -90,14 +90,14 @@ def read_model(data):
             continue
         if number == 1:
             name, op_type = '', ''
-            for n_number, _, n_value in fields(value):
+            for n_number, _unused, n_value in fields(value):
                 if n_number == 3:
                     name = n_value.decode('utf-8')
                 elif n_number == 4:
                     op_type = n_value.decode('utf-8')
             nodes.append((name or op_type, op_type))
         elif number == 5:
-            for t_number, _, t_value in fields(value):
+            for t_number, _unused, t_value in fields(value):
                 if t_number == 8:
                     initializers.add(t_value.decode('utf-8'))
         elif number == 11:

@@ -32,7 +32,7 @@ import pytest
 from ansible_collections.tao.fleet.plugins.module_utils import _build, _engine, _etlt
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import BUILD_OPTION_DEFAULTS, platform_key_sha256
-from ansible_collections.tao.fleet.plugins.module_utils._trt import capabilities
+from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import capabilities
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..', '..'))

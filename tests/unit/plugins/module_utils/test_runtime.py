@@ -21,7 +21,7 @@ import pytest
 
 from ansible_collections.tao.fleet.plugins.module_utils import _runtime
 from ansible_collections.tao.fleet.plugins.module_utils._errors import OptionalImportError, TaoFleetError
-from ansible_collections.tao.fleet.plugins.module_utils._trt import LoadedTensorRT, build
+from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import LoadedTensorRT, build
 
 DOUBLES = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'doubles'))
 sys.path.insert(0, DOUBLES)

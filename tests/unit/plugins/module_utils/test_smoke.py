@@ -30,7 +30,7 @@ from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetE
 from ansible_collections.tao.fleet.plugins.module_utils._etlt import decode_etlt
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import engine_fingerprint
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore
-from ansible_collections.tao.fleet.plugins.module_utils._trt import LoadedTensorRT, build
+from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import LoadedTensorRT, build
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..', '..'))

@@ -587,6 +587,27 @@ def test_full_disk_leaves_nothing_half_written(small_tmpfs):
     assert store.gc(MODEL)['stale_removed'] == []
 
 
+def test_full_disk_at_build_start_leaves_no_build_dir(small_tmpfs):
+    store = EngineStore(os.path.join(small_tmpfs, 'store'))
+    build_engine(store, b'model-a')
+    filler = os.path.join(small_tmpfs, 'filler')
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b'\0' * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    with pytest.raises(TaoFleetError) as caught:
+        store.temp_dir(MODEL)
+    assert caught.value.code == 'disk_full'
+    assert [name for name in os.listdir(store.model_dir(MODEL)) if name.startswith('.tmp-')] == []
+    # the fix names a directory that still exists, so its df command works as written
+    named = caught.value.fix.split('df -h ', 1)[1].split(')', 1)[0]
+    assert os.path.isdir(named), caught.value.fix
+
+
 def test_read_only_store_is_store_unwritable(small_tmpfs):
     store = EngineStore(os.path.join(small_tmpfs, 'store'))
     first = build_engine(store, b'model-a')

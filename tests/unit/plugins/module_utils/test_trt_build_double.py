@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
-from ansible_collections.tao.fleet.plugins.module_utils._trt import build
+from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import build
 
 DOUBLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'doubles')
 sys.path.insert(0, os.path.abspath(DOUBLES))
@@ -93,7 +93,7 @@ def test_network_flag_and_build_call_per_generation(double, version, build_call,
 def test_workspace_limit_per_generation(double, version, pool_api):
     trt = double(version)
     result = build(trt, {'model': MODEL, 'workspace': 1 << 28})
-    _, body = description(result['engine'])
+    _unused, body = description(result['engine'])
     if pool_api:
         assert calls(trt, 'IBuilderConfig.set_memory_pool_limit') == [
             ('IBuilderConfig.set_memory_pool_limit', 'MemoryPoolType.WORKSPACE', 1 << 28)]
@@ -152,7 +152,7 @@ def test_int8_hands_tensorrt_the_shipped_cache(double, version):
     result = build(trt, {'model': MODEL, 'precision': 'int8', 'calibration_cache': CACHE})
     assert result['precision'] == 'int8'
     assert ('IInt8EntropyCalibrator2.__init__',) in trt.__tao_fleet_calls__
-    _, body = description(result['engine'])
+    _unused, body = description(result['engine'])
     assert body['flags'] == ['BuilderFlag.FP16', 'BuilderFlag.INT8']
     assert body['calibration_cache_sha256'] is not None
     assert any('TensorRT 8.2.1' in w for w in result['warnings']) == (version != '8.2.1.8')
@@ -205,7 +205,7 @@ def test_dla_build_counts_layers_per_device(double, version):
     assert result['dla'] == {'core': 1, 'gpu_fallback': True, 'layers': 2, 'layers_on_dla': 1, 'layers_on_gpu': 1,
                              'counted_by': 'IBuilderConfig.can_run_on_DLA'}
     assert any('1 of 2 layers cannot run on DLA core 1' in w for w in result['warnings'])
-    _, body = description(result['engine'])
+    _unused, body = description(result['engine'])
     assert body['dla'] == {'core': 1, 'gpu_fallback': True}
 
 

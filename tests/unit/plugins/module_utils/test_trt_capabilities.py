@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ansible_collections.tao.fleet.plugins.module_utils._trt import capabilities
+from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import capabilities
 
 
 @pytest.mark.parametrize('version, flavour, expected', [
@@ -67,7 +67,7 @@ def test_bad_flavour_and_version_are_refused():
 
 def test_table_and_checks_do_not_import_tensorrt():
     code = ('import sys\n'
-            'from ansible_collections.tao.fleet.plugins.module_utils._trt import capabilities, check_request\n'
+            'from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import capabilities, check_request\n'
             'check_request(capabilities("8.2.1.8"), {"model": b"x"}, {"compute_capability": "5.3"})\n'
             'print(sorted(m for m in sys.modules if m.startswith("tensorrt") or "_gen" in m or "_base" in m))\n')
     env = dict(os.environ)
@@ -102,10 +102,10 @@ def _cell(value):
 
 def render_table():
     from ansible_collections.tao.fleet.plugins.module_utils._trt._capabilities import COLUMNS, TABLE
-    lines = ['| | %s |' % ' | '.join(_row_label(f, a, b) for f, a, b, _ in TABLE),
+    lines = ['| | %s |' % ' | '.join(_row_label(f, a, b) for f, a, b, _unused in TABLE),
              '|---|%s' % ('---|' * len(TABLE))]
     for column in COLUMNS:
-        lines.append('| `%s` | %s |' % (column, ' | '.join(_cell(row[column]) for _, _, _, row in TABLE)))
+        lines.append('| `%s` | %s |' % (column, ' | '.join(_cell(row[column]) for _unused1, _unused2, _unused3, row in TABLE)))
     return '\n'.join(lines)
 
 

@@ -13,7 +13,7 @@ import types
 import pytest
 
 from ansible_collections.tao.fleet.plugins.module_utils._errors import OptionalImportError
-from ansible_collections.tao.fleet.plugins.module_utils._trt import LoadedTensorRT, import_tensorrt
+from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import LoadedTensorRT, import_tensorrt
 from ansible_collections.tao.fleet.plugins.module_utils._trt import _loader
 
 DOUBLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'doubles')
@@ -39,7 +39,7 @@ def test_missing_tensorrt_on_jetpack_points_at_apt(no_tensorrt):
     assert error.code == 'missing_python_package'
     assert 'python3-libnvinfer' in error.fix and 'JetPack 4.6.6' in error.fix
     assert '--system-site-packages' in error.fix
-    assert [line.split(':')[0] for line in error.details['tried']] == [name for name, _ in _loader.CANDIDATES]
+    assert [line.split(':')[0] for line in error.details['tried']] == [name for name, _unused in _loader.CANDIDATES]
 
 
 def test_missing_tensorrt_on_a_dgpu_points_at_pip(no_tensorrt):

@@ -8,7 +8,7 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
-from ansible_collections.tao.fleet.plugins.module_utils._trt import (
+from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import (
     capabilities, check_request, normalize_request, parse_calibration_header)
 
 NANO = {'name': 'Jetson Nano', 'compute_capability': '5.3', 'dla_cores': 0}
@@ -67,9 +67,8 @@ def test_int8_on_nano_is_refused_before_the_cache_question():
 
 def test_int8_on_a_newer_gpu_than_five_three_compares_numbers_not_text():
     # '11.0' < '6.1' as text: the check must compare numbers
-    assert check_request(capabilities('10.13.3.9'), {'model': b'm', 'precision': 'int8',
-                                                      'calibration_cache': b'TRT-101303-EntropyCalibration2\n'},
-                         THOR) == []
+    request = {'model': b'm', 'precision': 'int8', 'calibration_cache': b'TRT-101303-EntropyCalibration2\n'}
+    assert check_request(capabilities('10.13.3.9'), request, THOR) == []
 
 
 def test_fp16_on_a_gpu_without_fast_fp16():

@@ -29,7 +29,7 @@ from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.tao.fleet.plugins.module_utils._etlt import decode_etlt
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import engine_fingerprint
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore
-from ansible_collections.tao.fleet.plugins.module_utils._trt import build
+from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import build
 from ansible_collections.tao.fleet.plugins.modules import engine_smoke
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))

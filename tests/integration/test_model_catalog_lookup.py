@@ -15,9 +15,8 @@ import sys
 
 import pytest
 
-pytest.importorskip('ansible')
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SYSROOTS = os.path.join(REPO, 'tests', 'fixtures', 'sysroots')
 
 PLAYBOOK = r'''

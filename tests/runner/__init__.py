@@ -1,0 +1,1 @@
+"""The test runner behind tests/run (standard library only, Python 3.10+)."""
