@@ -9,62 +9,22 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import contextlib
 import copy
 import hashlib
-import json
 import os
-from unittest import mock
 
 import pytest
 import yaml
 
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 from ansible.module_utils.common.warnings import get_warning_messages
 
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import engine_fingerprint
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore
 from ansible_collections.tao.fleet.plugins.modules import engine_consumers
+from ansible_collections.tao.fleet.tests.unit.plugins.modules.module_harness import AnsibleExitJson, AnsibleFailJson, module_args
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 MODEL = 'peoplenet'
-
-
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
-
-
-def exit_json(*args, **kwargs):
-    kwargs.setdefault('changed', False)
-    raise AnsibleExitJson(kwargs)
-
-
-def fail_json(*args, **kwargs):
-    kwargs['failed'] = True
-    raise AnsibleFailJson(kwargs)
-
-
-@contextlib.contextmanager
-def module_args(args):
-    try:
-        from ansible.module_utils.testing import patch_module_args  # ansible-core 2.19+
-    except ImportError:
-        with mock.patch.object(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args}))):
-            yield
-    else:
-        with patch_module_args(args):
-            yield
-
-
-@pytest.fixture(autouse=True)
-def patched_module():
-    with mock.patch.multiple(basic.AnsibleModule, exit_json=exit_json, fail_json=fail_json):
-        yield
 
 
 def catalog_entry():

@@ -10,23 +10,20 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import contextlib
 import json
 import os
 import re
 import sys
-from unittest import mock
 
 import pytest
 import yaml
 
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 from ansible.module_utils.common.warnings import get_warning_messages
 
 from ansible_collections.tao.fleet.plugins.module_utils import _etlt
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import BUILD_OPTION_DEFAULTS
 from ansible_collections.tao.fleet.plugins.modules import trt_engine
+from ansible_collections.tao.fleet.tests.unit.plugins.modules.module_harness import AnsibleExitJson, AnsibleFailJson, module_args
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..'))
 sys.path.insert(0, os.path.join(REPO, 'tests', 'doubles'))
@@ -34,42 +31,6 @@ import install  # noqa: E402
 import onnx_writer  # noqa: E402
 
 VERSION = '8.5.2.2'
-
-
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
-
-
-def exit_json(*args, **kwargs):
-    kwargs.setdefault('changed', False)
-    raise AnsibleExitJson(kwargs)
-
-
-def fail_json(*args, **kwargs):
-    kwargs['failed'] = True
-    raise AnsibleFailJson(kwargs)
-
-
-@contextlib.contextmanager
-def module_args(args):
-    try:
-        from ansible.module_utils.testing import patch_module_args  # ansible-core 2.19+
-    except ImportError:
-        with mock.patch.object(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args}))):
-            yield
-    else:
-        with patch_module_args(args):
-            yield
-
-
-@pytest.fixture(autouse=True)
-def patched_module():
-    with mock.patch.multiple(basic.AnsibleModule, exit_json=exit_json, fail_json=fail_json):
-        yield
 
 
 @pytest.fixture
