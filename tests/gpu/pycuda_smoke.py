@@ -11,7 +11,7 @@ TensorRT's ``execute_async_v3`` would go: two CUDA kernels that compute the Peop
 outputs (the maths of its ONNX graph, tests/fleet/demo_model.py). For every demo scene the outputs are
 decoded with ``_detectnet`` and judged with ``_smoke`` against the scene's rectangles and against
 onnxruntime (CPU) on the stand-in ONNX; then warm-up + timed runs at batch 1 and 8 (wall clock and CUDA
-events), onnxruntime's CPU timing through ``_smoke.onnxruntime_job``, and checks that every buffer is
+events), onnxruntime's CPU timing through ``_smoke_backends.onnxruntime_job``, and checks that every buffer is
 freed and no context is left current, also after a failing execute step.
 
 Writes DIR/gpu-run.json (everything measured and checked) and prints the log (tee it to DIR/gpu-run.log).
@@ -44,7 +44,7 @@ def load_demo_model():
 
 demo_model = load_demo_model()
 
-from ansible_collections.tao.fleet.plugins.module_utils import _image, _runtime, _smoke  # noqa: E402
+from ansible_collections.tao.fleet.plugins.module_utils import _image, _runtime, _smoke, _smoke_backends  # noqa: E402
 import standin_kernel  # noqa: E402
 from standin_kernel import BBOX, COVERAGE, INPUT  # noqa: E402
 
@@ -329,7 +329,7 @@ def main(argv=None):
         result['timing'] = [timing_on_gpu(report, cuda, SourceModule, session, batch, args.warmup, args.runs)
                             for batch in (1, 8)]
         scene = _image.demo_scene(3, 3, distractors=2)
-        cpu = _smoke.onnxruntime_job(model, _image.to_input_tensor(scene.image), 3, 20)
+        cpu = _smoke_backends.onnxruntime_job(model, _image.to_input_tensor(scene.image), 3, 20)
         result['timing_onnxruntime_cpu'] = {'batch': 1, 'runs': 20, 'wall_ms': _smoke.latency_stats(cpu['wall_ms']),
                                             'throughput_fps': _smoke.throughput_fps(cpu['wall_ms'], 1),
                                             'backend': _smoke.FALLBACK_BACKEND}

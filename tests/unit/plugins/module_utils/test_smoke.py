@@ -25,7 +25,7 @@ import numpy
 import pytest
 import yaml
 
-from ansible_collections.tao.fleet.plugins.module_utils import _image, _smoke
+from ansible_collections.tao.fleet.plugins.module_utils import _image, _smoke, _smoke_backends
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._etlt import decode_etlt
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import engine_fingerprint
@@ -115,13 +115,13 @@ def test_ratio_to_published_throughput():
 
 def test_engine_readiness_reasons():
     double = LoadedTensorRT(None, 'tensorrt', '8.2.1.8', True)
-    assert 'test double 8.2.1.8' in _smoke.engine_readiness(double, facts('nano-jp46'))[0]
+    assert 'test double 8.2.1.8' in _smoke_backends.engine_readiness(double, facts('nano-jp46'))[0]
     rtx = LoadedTensorRT(None, 'tensorrt_rtx', '1.7.1.116', False)
-    (reason,) = _smoke.engine_readiness(rtx, facts('orin-nx-jp62'))
+    (reason,) = _smoke_backends.engine_readiness(rtx, facts('orin-nx-jp62'))
     assert reason.startswith('TensorRT-RTX cannot run on compute capability 8.7 (Jetson)')
-    assert 'compute capability 11.0' in _smoke.engine_readiness(rtx, facts('thor-jp70'))[0]
-    assert _smoke.engine_readiness(rtx, facts('dgpu-x86')) == []
-    assert _smoke.engine_readiness(LoadedTensorRT(None, 'tensorrt', '10.3.0', False), facts('orin-nx-jp62')) == []
+    assert 'compute capability 11.0' in _smoke_backends.engine_readiness(rtx, facts('thor-jp70'))[0]
+    assert _smoke_backends.engine_readiness(rtx, facts('dgpu-x86')) == []
+    assert _smoke_backends.engine_readiness(LoadedTensorRT(None, 'tensorrt', '10.3.0', False), facts('orin-nx-jp62')) == []
 
 
 # ---- expectations and outputs -------------------------------------------------------------------
@@ -212,21 +212,21 @@ def test_preprocessing_other_than_rgb_over_255():
 # ---- the child process --------------------------------------------------------------------------
 
 def test_child_returns_values_and_errors():
-    assert _smoke.run_in_child(lambda: {'pid': os.getpid()}, 30)['pid'] != os.getpid()
+    assert _smoke_backends.run_in_child(lambda: {'pid': os.getpid()}, 30)['pid'] != os.getpid()
 
     def refuses():
         raise TaoFleetError('no', cause='c', fix='f', code='engine_io_mismatch', details={'x': 1})
     with pytest.raises(TaoFleetError) as caught:
-        _smoke.run_in_child(refuses, 30)
+        _smoke_backends.run_in_child(refuses, 30)
     assert (caught.value.code, caught.value.details) == ('engine_io_mismatch', {'x': 1})
 
 
 def test_child_crash_and_hang_fail_the_smoke_test():
     with pytest.raises(TaoFleetError) as caught:
-        _smoke.run_in_child(lambda: (faulthandler.disable(), os.kill(os.getpid(), signal.SIGSEGV)), 30)
+        _smoke_backends.run_in_child(lambda: (faulthandler.disable(), os.kill(os.getpid(), signal.SIGSEGV)), 30)
     assert caught.value.code == 'smoke_crashed' and caught.value.details['signal'] == signal.SIGSEGV
     with pytest.raises(TaoFleetError) as caught:
-        _smoke.run_in_child(lambda: time.sleep(60), 1)
+        _smoke_backends.run_in_child(lambda: time.sleep(60), 1)
     assert caught.value.code == 'smoke_timeout'
 
 
