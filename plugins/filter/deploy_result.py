@@ -88,8 +88,8 @@ def engine_summary(built):
         'path': built.get('engine_path'),
         'built': bool(built.get('built')) and not built.get('reused'),
         'reused': bool(built.get('reused')),
-        # no engine share between hosts yet: every host builds or reuses its own
-        'shared': False,
+        # taken from the engine share (built by the canary of its platform class), verified on arrival
+        'shared': bool(built.get('shared')),
         'build_seconds': built.get('build_seconds'),
         'targets_note': note,
     }

@@ -320,8 +320,12 @@ class FetchSpec(object):
     def __init__(self, store, urls=None, ngc=None, file=None, ngc_base_url=DEFAULT_NGC_BASE_URL,
                  ngc_auth_url=DEFAULT_NGC_AUTH_URL, mirror_url=None, sha256=None, md5=None, checksum_url=None,
                  api_key=None, name=None, timeout=30, retries=3, max_retry_wait=60, range_ignored='restart',
-                 validate_certs=True, ca_path=None):
-        if bool(urls) == bool(ngc):
+                 validate_certs=True, ca_path=None, src=None):
+        if src is not None:
+            if urls or ngc or checksum_url or md5 or not sha256:
+                raise _invalid('src (a file already on the host) takes sha256 and no urls, ngc, checksum_url '
+                               'or md5.')
+        elif bool(urls) == bool(ngc):
             raise _invalid('Give either urls or ngc (with file), not %s.' % ('both' if urls else 'neither'))
         if not store or not os.path.isabs(store):
             raise _invalid('store %r must be an absolute path.' % (store,))
@@ -354,7 +358,12 @@ class FetchSpec(object):
         self.range_ignored = range_ignored
         self.validate_certs = validate_certs
         self.ca_path = ca_path
-        if self.ngc:
+        self.src = src
+        if src is not None:
+            self.sources = []
+            self.file_name = os.path.basename(src) or 'model'
+            self.identity = 'file:%s' % src
+        elif self.ngc:
             self.sources = []
             if mirror_url:
                 self.sources.append(Source(mirror_url.rstrip('/') + self.ngc.api_path(), 'mirror'))
@@ -633,6 +642,14 @@ class PartialFile(object):
                     raise
 
 
+class _LocalSource(object):
+    """A file already on the host, as the source of a published file."""
+
+    def __init__(self, path):
+        self.display = path
+        self.kind = 'file'
+
+
 def _write_json_atomic(path, obj):
     tmp = '%s.tmp.%d' % (path, os.getpid())
     with open(tmp, 'w') as handle:
@@ -778,14 +795,17 @@ class ModelFetcher(object):
     def _would_download(self, sha256, key):
         partial = os.path.join(self.partial_dir, key)
         offset = os.path.getsize(partial) if os.path.isfile(partial) else 0
-        first = self.spec.sources[0].display
+        if self.spec.src is not None:
+            action = 'would copy %s into the store from %s' % (self.spec.file_name, self.spec.src)
+        else:
+            action = 'would download %s, trying %s first%s' % (
+                self.spec.file_name, self.spec.sources[0].display, ', resuming at byte %d' % offset if offset else '')
         return {
             'changed': True, 'cache_hit': False, 'path': self._final_path(sha256) if sha256 else None,
             'sha256': sha256, 'md5': None, 'size': None, 'source': None, 'bytes_transferred': 0,
             'resumed_from': offset, 'attempts': self.attempts,
             'link': self._link_path() if self.spec.name else None,
-            'msg': 'would download %s, trying %s first%s' % (
-                self.spec.file_name, first, ', resuming at byte %d' % offset if offset else ''),
+            'msg': action,
         }
 
     # -- download ---------------------------------------------------------------------------------
@@ -805,7 +825,51 @@ class ModelFetcher(object):
                 hit = self._cache_hit(sha256, md5, ref_path)
                 if hit is not None:
                     return hit
+            if self.spec.src is not None:
+                return self._install_src(sha256, key)
             return self._download(sha256, md5, key, ref_path)
+
+    def _install_src(self, sha256, key):
+        """Copy ``src`` (a file transferred to the host, e.g. from the controller's model cache) into the
+        store through the partial file, verified on arrival: it is published only when its sha256 is
+        the expected one."""
+        src = self.spec.src
+        try:
+            source_handle = open(src, 'rb')
+        except (IOError, OSError) as err:
+            if err.errno == errno.ENOENT:
+                raise TaoFleetError(
+                    'src %s does not exist on this host, and the store has no file with sha256 %s.' % (src, sha256),
+                    cause='the file was not copied to the host before the task ran',
+                    fix='Copy the file to the host first (the model_fetch action does this when '
+                        'controller_cache is set), or fetch it from urls / ngc.', code='src_missing')
+            raise self._store_error(err, src)
+        partial_path = os.path.join(self.partial_dir, key)
+        try:
+            partial = PartialFile(partial_path, want_md5=False)
+        except OSError as err:
+            source_handle.close()
+            raise self._store_error(err, partial_path)
+        try:
+            partial.reset()
+            with source_handle:
+                for block in iter(lambda: source_handle.read(CHUNK_SIZE), b''):
+                    self._append(partial, block, None)
+            self._sync(partial, None)
+            self.bytes_transferred = partial.size
+            self.attempts.append({'source': src, 'method': 'COPY', 'range_start': 0, 'status': None,
+                                  'bytes': partial.size})
+            mismatch = self._mismatch(partial, sha256, None)
+            if mismatch is not None:
+                self.attempts[-1]['error'] = 'checksum_mismatch'
+                raise TaoFleetError(
+                    'The file %s that arrived on the host does not match: %s.' % (src, mismatch),
+                    cause='the copy was damaged on the way or the source file changed after its sha256 was taken',
+                    fix='Run the task again; if it fails again, delete the source copy (the controller cache '
+                        'entry) so that it is downloaded afresh.', code='checksum_mismatch')
+            return self._publish(partial, _LocalSource(src), None, None)
+        finally:
+            partial.discard()
 
     def _download(self, sha256, md5, key, ref_path):
         partial_path = os.path.join(self.partial_dir, key)

@@ -20,6 +20,7 @@ __metaclass__ = type
 import base64
 import errno
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -38,8 +39,10 @@ from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import (
     normalise_build_options,
     parse_size,
     platform_key_sha256,
+    sha256_of,
 )
-from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore, file_sha256, os_error
+from ansible_collections.tao.fleet.plugins.module_utils._store import (
+    ENGINE_FILE, MANIFEST_FILE, EngineStore, file_sha256, os_error)
 from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import capabilities, check_request
 
 # tao-converter flag -> (option, how its value is read). Documented one to one in docs/trt_engine.md.
@@ -607,6 +610,8 @@ def _manifest_build(plan, child, seconds, decrypted_path):
         'decrypted_model': decrypted_path,
         'builder': {'host': socket.gethostname(), 'python': '%d.%d.%d' % sys.version_info[:3],
                     'interpreter': sys.executable},
+        # how this store got the engine: 'build' here, or 'share' (import_shared)
+        'source': 'build',
     }
 
 
@@ -620,7 +625,7 @@ def _manifest_summary(store, model, fingerprint, manifest):
 
 def _result(plan, **values):
     result = {
-        'changed': False, 'built': False, 'reused': False,
+        'changed': False, 'built': False, 'reused': False, 'shared': False, 'missing': False,
         'model_name': plan.name,
         'engine_path': plan.store.engine_path(plan.name, plan.fingerprint),
         'fingerprint': plan.fingerprint,
@@ -708,13 +713,101 @@ def build_and_publish(plan, check_mode):
                    % (plan.fingerprint, plan.name, child['seconds'], plan.caps['label']))
 
 
+# ---- the engine share: an engine built on another host with the same fingerprint ------------------
+
+def _shared_entry_problem(plan, directory):
+    """(manifest, None) when ``directory`` holds an engine for exactly this fingerprint whose bytes
+    match its manifest, else (None, why not)."""
+    try:
+        with open(os.path.join(directory, MANIFEST_FILE), 'rb') as handle:
+            manifest = json.loads(handle.read().decode('utf-8'))
+    except (IOError, OSError, ValueError) as err:
+        return None, 'its manifest.json is missing or unreadable (%s)' % err
+    if not isinstance(manifest, dict):
+        return None, 'its manifest.json is not a JSON object'
+    if manifest.get('fingerprint') != plan.fingerprint:
+        return None, 'it is engine %s, this host needs %s' % (manifest.get('fingerprint'), plan.fingerprint)
+    try:
+        inputs_hash = sha256_of(manifest.get('inputs'))
+    except TaoFleetError:
+        inputs_hash = None
+    if inputs_hash != plan.fingerprint:
+        return None, 'its manifest inputs do not hash to its fingerprint'
+    engine = manifest.get('engine') if isinstance(manifest.get('engine'), dict) else {}
+    try:
+        digest = file_sha256(os.path.join(directory, ENGINE_FILE))
+    except (IOError, OSError) as err:
+        return None, '%s is missing or unreadable (%s)' % (ENGINE_FILE, err)
+    if digest != engine.get('sha256'):
+        return None, '%s has sha256 %s, its manifest says %s' % (ENGINE_FILE, digest, engine.get('sha256'))
+    return manifest, None
+
+
+def import_shared(plan, directory, check_mode):
+    """Install the engine in ``directory`` (model.engine + manifest.json from the engine share) into the
+    store as if it had been built here, after checking that it is this host's fingerprint and that its
+    bytes are the ones its manifest names. Returns the module result, or None (with a warning in
+    ``plan.warnings``) when the entry cannot be used: the caller then builds."""
+    manifest, problem = _shared_entry_problem(plan, directory)
+    if problem is not None:
+        plan.warnings.append('The shared engine in %s was not used: %s. Building it here instead.' % (directory, problem))
+        return None
+    shared_build = manifest.get('build') if isinstance(manifest.get('build'), dict) else {}
+    check_dla_threshold(plan.min_dla_layers, shared_build.get('dla'), plan.caps['label'])
+    # The host still proves it can open its own model (an .etlt with a wrong key fails here, at the
+    # engine stage, exactly as a build would), so a share never hides a misconfigured host.
+    plan.decode()
+    builder = (shared_build.get('builder') or {}).get('host')
+    if check_mode:
+        return _result(plan, changed=True, shared=True,
+                       msg='engine %s of %s would be taken from the engine share' % (plan.fingerprint, plan.name))
+    build = dict(shared_build, source='share',
+                 shared={'from_host': builder, 'built_at': manifest.get('created_at'), 'imported_from': directory})
+    new_dirs = _NewDirs(plan.store, plan.name)
+    build_dir = None
+    try:
+        build_dir = plan.store.temp_dir(plan.name)
+        try:
+            shutil.copyfile(os.path.join(directory, ENGINE_FILE), os.path.join(build_dir, ENGINE_FILE))
+        except (IOError, OSError) as err:
+            raise os_error(err, 'copying the shared engine into', build_dir)
+        written = plan.store.write_manifest(build_dir, plan.fingerprint, plan.inputs, model=plan.name, build=build)
+        if written['engine']['sha256'] != manifest['engine']['sha256']:
+            # the copy itself went wrong (the source changed under us): never publish it
+            discard(build_dir, new_dirs)
+            plan.warnings.append('The copy of the shared engine %s changed while it was copied. Building it here '
+                                 'instead.' % directory)
+            return None
+        published = plan.store.publish(plan.name, build_dir)
+    except BaseException:
+        discard(build_dir, new_dirs)
+        raise
+    return _result(plan, changed=not published['reused'], shared=not published['reused'],
+                   reused=published['reused'], build_seconds=shared_build.get('seconds'),
+                   build_warnings=shared_build.get('warnings') or [], dla=shared_build.get('dla'),
+                   manifest=_manifest_summary(plan.store, plan.name, plan.fingerprint, written),
+                   msg='engine %s of %s taken from the engine share (built on %s), its fingerprint and sha256 checked'
+                   % (plan.fingerprint, plan.name, builder or 'another host'))
+
+
 def ensure_engine(params, check_mode=False):
-    """Reuse the engine whose fingerprint matches, or build and publish it. ``params`` are the
-    module's options (see plugins/modules/trt_engine.py). Returns ``(result, warnings)``: the
-    module result and tao.fleet's own warnings for ``module.warn`` (TensorRT's are in
-    ``result['build_warnings']``). Raises TaoFleetError."""
+    """Reuse the engine whose fingerprint matches, or take it from ``shared_engine`` (a directory with
+    an engine share entry), or build and publish it (unless ``build`` is false: then the result says
+    ``missing``). ``params`` are the module's options (see plugins/modules/trt_engine.py). Returns
+    ``(result, warnings)``: the module result and tao.fleet's own warnings for ``module.warn``
+    (TensorRT's are in ``result['build_warnings']``). Raises TaoFleetError."""
+    params = dict(params)
+    shared_engine = params.pop('shared_engine', None)
+    may_build = params.pop('build', True)
     plan = EnginePlan(params)
     status = plan.store.verify(plan.name, plan.fingerprint)
     if status.intact:
         return reuse(plan, status, check_mode), plan.warnings
+    if shared_engine:
+        imported = import_shared(plan, shared_engine, check_mode)
+        if imported is not None:
+            return imported, plan.warnings
+    if may_build is False:
+        return _result(plan, missing=True, msg='engine %s of %s is not in the store; not built (build=false)'
+                       % (plan.fingerprint, plan.name)), plan.warnings
     return build_and_publish(plan, check_mode), plan.warnings

@@ -28,6 +28,10 @@ description:
     cannot detect a server that sends wrong bytes, nor a cut in a body sent without Content-Length; pin
     O(sha256) for that.
   - The NGC API key is sent only where NGC expects it and nowhere else. See O(api_key).
+  - With O(controller_cache) the file is downloaded once to that directory on the controller (the
+    origin sees one download per file, whatever the number of hosts) and copied to each host over its
+    Ansible connection, where its sha256 is verified before it enters the store. The hosts then need no
+    route to the origin (air-gapped sites), and the API key never reaches them.
   - Module code runs on Python 3.6 (JetPack 4) and newer with the standard library only.
 author:
   - tao.fleet contributors (@tao-fleet)
@@ -35,11 +39,18 @@ extends_documentation_fragment:
   - tao.fleet.attributes
   - tao.fleet.attributes.store
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+    details:
+      - The action plugin runs the controller half of O(controller_cache); without that option the
+        module runs on the host as it is.
   check_mode:
     support: full
     details:
       - Reports whether a download would happen (and from which byte it would resume); fetches
         O(checksum_url), and sends a HEAD request when no checksum is given, but writes nothing.
+      - With O(controller_cache), downloads nothing to the controller either.
   diff_mode:
     support: none
   idempotent:
@@ -147,6 +158,23 @@ options:
     description:
       - CA certificate(s) to trust for HTTPS sources instead of the system store, as a PEM file or a
         C(c_rehash) directory on the host.
+      - With O(controller_cache), a file on the controller.
+    type: path
+  controller_cache:
+    description:
+      - Directory on the controller to download the file into (as a store of its own,
+        C(<controller_cache>/models/<sha256>)), once for all hosts; each host then receives it from the
+        controller and verifies its sha256 on arrival. Concurrent forks download it once (a file lock).
+      - Every source option (O(urls), O(ngc), O(mirror_url), O(api_key), O(checksum_url), O(ca_path)...)
+        then applies to the controller's download; the hosts get only the file and its sha256.
+      - Unset, every host downloads the file itself.
+    type: path
+  src:
+    description:
+      - A file already on the host to put into the store, checked against O(sha256) (required with it)
+        before it is renamed into place. Not read when the store already holds that sha256.
+      - The action plugin sets it for O(controller_cache); set it yourself for a file copied by other
+        means. Mutually exclusive with O(urls) and O(ngc).
     type: path
 notes:
   - "Store layout: C(<store>/models/<sha256>) (the file, mode 0644), C(<store>/models/.partial/<key>) with
@@ -155,8 +183,8 @@ notes:
     C(<store>/models/by-name/<name>)."
   - Failures name their cause and fix and carry C(error_code) - C(http_401), C(http_403), C(http_404),
     C(http_429), C(http_5xx), C(tls_error), C(unreachable), C(transfer_interrupted), C(checksum_mismatch),
-    C(range_ignored), C(disk_full), C(store_unwritable), C(invalid_argument), C(checksum_not_listed), or
-    C(all_sources_failed) when sources failed for different reasons (C(error_details.sources) lists each).
+    C(range_ignored), C(disk_full), C(store_unwritable), C(invalid_argument), C(checksum_not_listed),
+    C(src_missing), or C(all_sources_failed) when sources failed for different reasons (C(error_details.sources) lists each).
 seealso:
   - name: NGC model catalog
     description: Model versions, files and API keys.
@@ -190,6 +218,14 @@ EXAMPLES = r'''
     store: /opt/tao_fleet
     name: peoplenet_etlt
 
+- name: Download once to the controller, then copy to every host (air-gapped hosts, one origin download)
+  tao.fleet.model_fetch:
+    ngc: nvidia/tao/peoplenet:pruned_quantized_decrypted_v2.3.4
+    file: resnet34_peoplenet_int8.onnx
+    api_key: "{{ vault_ngc_api_key }}"
+    sha256: "{{ peoplenet_sha256 }}"
+    controller_cache: ~/.cache/tao_fleet
+    name: peoplenet
 - name: Use the file
   ansible.builtin.debug:
     msg: "{{ peoplenet.path }} ({{ peoplenet.size }} bytes, {{ peoplenet.bytes_transferred }} moved)"
@@ -224,7 +260,8 @@ source:
   sample: http://models.site.example:8080/v2/models/org/nvidia/team/tao/peoplenet/v2.3.4/files?redirect=true&path=model.onnx
 bytes_transferred:
   description: Bytes of the file received in this run, across all attempts and sources. 0 on a cache
-    hit; the remainder only when a partial file was resumed.
+    hit; the remainder only when a partial file was resumed. With O(controller_cache), the bytes the
+    host received from the controller.
   returned: success
   type: int
   sample: 35649382
@@ -274,6 +311,12 @@ attempts:
     error:
       description: Error code when the attempt failed.
       type: str
+controller:
+  description: With O(controller_cache), the controller's download - C(path), C(sha256), C(size),
+    C(source) (the origin URL, null on a cache hit), C(bytes_transferred) (bytes from the origin in this
+    task, 0 when another host's task or an earlier run already downloaded it), C(cache_hit).
+  returned: when O(controller_cache) is set
+  type: dict
 msg:
   description: In check mode, what a run would do.
   returned: in check mode when a download would happen
@@ -305,19 +348,29 @@ ARGUMENT_SPEC = dict(
     validate_certs=dict(type='bool', default=True),
     ca_path=dict(type='path'),
     store=dict(type='path', default='/var/lib/tao_fleet'),
+    controller_cache=dict(type='path'),
+    src=dict(type='path'),
 )
 
 
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
-        required_one_of=[('urls', 'ngc')],
-        mutually_exclusive=[('urls', 'ngc'), ('urls', 'mirror_url'), ('checksum_url', 'sha256'),
-                            ('checksum_url', 'md5')],
+        required_one_of=[('urls', 'ngc', 'src')],
+        mutually_exclusive=[('urls', 'ngc', 'src'), ('urls', 'mirror_url'), ('checksum_url', 'sha256'),
+                            ('checksum_url', 'md5'), ('src', 'checksum_url'), ('src', 'md5')],
         required_together=[('ngc', 'file')],
+        required_by={'src': 'sha256'},
         supports_check_mode=True,
     )
-    params = dict((key, module.params[key]) for key in ARGUMENT_SPEC)
+    if module.params['controller_cache']:
+        module.fail_json(msg='controller_cache reached the module on the host: it is handled by the '
+                             'tao.fleet.model_fetch action plugin on the controller.',
+                         cause='the task was not run through the collection\'s action plugin (a renamed '
+                               'module or a module run by another tool)',
+                         fix='Call the module as tao.fleet.model_fetch in a playbook, or drop controller_cache.',
+                         error_code='invalid_argument')
+    params = dict((key, module.params[key]) for key in ARGUMENT_SPEC if key != 'controller_cache')
     try:
         result, warnings = fetch_model(FetchSpec(**params), check_mode=module.check_mode)
     except TaoFleetError as err:

@@ -22,6 +22,12 @@ description:
     build never leaves a partial engine.
   - The decrypted model is never written to disk unless O(keep_decrypted_model) asks for it.
   - Does not change which engine is active; that is C(tao.fleet.engine_release).
+  - With O(engine_share) the engine is built once per fingerprint for the whole fleet. The action plugin
+    looks for this host's fingerprint in the share on the controller first; an entry is copied to the
+    host, where its fingerprint and sha256 are checked before it goes into the store (RV(shared)). A host
+    that builds publishes its engine to the share (on the controller, atomically). A share entry that
+    fails the check is ignored with a warning, the engine is built, and the entry replaced. The smoke
+    test and the release still run on every host.
   - On TensorRT-RTX (the simulated fleet's Orin, Thor and dGPU hosts) it builds real engines; TensorRT-RTX
     cannot target Jetson GPUs (compute capability 8.7, 11.0), and the result and manifest say so in
     RV(targets) and a warning. Other TensorRT versions ran here only through the project's test double
@@ -34,11 +40,19 @@ extends_documentation_fragment:
   - tao.fleet.attributes.store
   - tao.fleet.attributes.sysroot
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+    details:
+      - The action plugin runs the controller half of O(engine_share); without that option the module
+        runs on the host as it is.
   check_mode:
     support: full
     details:
       - Reports whether a build would happen (C(changed)) and refuses what the build would refuse (wrong key,
         UFF on TensorRT 10, INT8 without a calibration cache, DLA where there is none); builds nothing.
+      - With O(engine_share), neither reads nor writes the share (it reports a build where one would be
+        taken from the share).
   diff_mode:
     support: none
   idempotent:
@@ -173,6 +187,29 @@ options:
       - Write the decrypted model (ONNX/UFF bytes) to this path on the host (mode 0600, atomically). Unset,
         the decrypted model exists only in memory.
     type: path
+  engine_share:
+    description:
+      - Directory on the controller holding engines by fingerprint
+        (C(<engine_share>/<fingerprint>/model.engine) and C(manifest.json)). When this host's engine is
+        not in its store, an entry for its fingerprint is taken from here (checked on the host); an engine
+        built here is published here. Hosts with the same fingerprint wait for one build (a file lock on
+        the controller).
+      - Handled by the action plugin on the controller. Unset, every host builds its own engine.
+    type: path
+  shared_engine:
+    description:
+      - A directory on the host with C(model.engine) and C(manifest.json) of an engine built elsewhere, used
+        when the store has no intact engine with this fingerprint - only when the manifest names this
+        host's fingerprint, its inputs hash to it and the engine's sha256 is the manifest's; otherwise a
+        warning, and the engine is built.
+      - The action plugin sets it for O(engine_share).
+    type: path
+  build:
+    description:
+      - When false and no intact engine with this fingerprint is in the store (or in O(shared_engine)),
+        return RV(missing=true) instead of building. The action plugin uses it to look in the share first.
+    type: bool
+    default: true
 notes:
   - The result key for TensorRT's warnings is RV(build_warnings), because Ansible consumes a result key
     named C(warnings); tao.fleet's own warnings (RTX targets, ignored options) are module warnings.
@@ -245,6 +282,22 @@ reused:
     parallel build published it first.
   returned: success
   type: bool
+shared:
+  description: Whether the engine came from the engine share (O(engine_share) or O(shared_engine)) in this
+    run, checked and installed into the store; nothing was built.
+  returned: success
+  type: bool
+missing:
+  description: With O(build=false), true when the engine is neither in the store nor in O(shared_engine).
+  returned: success
+  type: bool
+share:
+  description: With O(engine_share), what the controller did - C(path) (the share entry), C(found) (an entry
+    was there), C(used) (the host installed it), C(published) (this host built and published it),
+    C(replaced_corrupt) (the entry it published replaced one that failed the check), C(waited_seconds)
+    (time spent waiting for another host's build of the same fingerprint).
+  returned: when O(engine_share) is set
+  type: dict
 build_seconds:
   description: Seconds the TensorRT build took (the one recorded in the manifest when reused); null in check
     mode.
@@ -342,16 +395,26 @@ def main():
             build_timeout=dict(type='int', default=3600),
             build_memory_limit=dict(type='str', default='auto'),
             keep_decrypted_model=dict(type='path'),
+            engine_share=dict(type='path'),
+            shared_engine=dict(type='path'),
+            build=dict(type='bool', default=True),
             store=dict(type='path', default='/var/lib/tao_fleet'),
             sysroot=dict(type='path', default='/'),
         ),
         supports_check_mode=True,
     )
+    if module.params['engine_share']:
+        module.fail_json(msg='engine_share reached the module on the host: it is handled by the tao.fleet.trt_engine '
+                             'action plugin on the controller.',
+                         cause='the task was not run through the collection\'s action plugin',
+                         fix='Call the module as tao.fleet.trt_engine in a playbook, or drop engine_share.',
+                         error_code='invalid_argument')
     if module.params['build_timeout'] <= 0:
         module.fail_json(msg='build_timeout must be more than 0 seconds, got %d.' % module.params['build_timeout'],
                          error_code='invalid_argument')
     try:
-        result, warnings = ensure_engine(module.params, check_mode=module.check_mode)
+        params = dict((key, value) for key, value in module.params.items() if key != 'engine_share')
+        result, warnings = ensure_engine(params, check_mode=module.check_mode)
     except TaoFleetError as err:
         module.fail_json(**err.to_result())
     for warning in warnings:

@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright: tao.fleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Controller half of tao.fleet.model_fetch: with ``controller_cache`` the file is downloaded once to the
+controller (by the same code the module runs on a host) and reaches each host over its Ansible connection.
+
+Per host: (1) the controller makes sure its cache holds the verified file (forks wait on a file lock, so N
+hosts cost one origin download); (2) the module on the host is asked for that sha256 with ``src`` naming
+a file it cannot have (``controller:<path>``): a store that holds the file answers at once (no bytes
+move); (3) otherwise
+(``src_missing``) the file is copied into the host's Ansible temp dir and the module verifies its sha256
+while copying it into the store. The API key and the origin URLs never reach the host.
+Without ``controller_cache`` the module runs on the host unchanged.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.tao.fleet.plugins.module_utils._download import FetchSpec, fetch_model
+from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
+from ansible_collections.tao.fleet.plugins.modules.model_fetch import ARGUMENT_SPEC
+
+MODULE = 'tao.fleet.model_fetch'
+# options that describe the host's side only; every other option describes the controller's download
+HOST_ONLY = ('name', 'store', 'src', 'controller_cache')
+
+
+class ActionModule(ActionBase):
+
+    # the temp dir is made only when a file has to be copied, so a cache hit costs one module call
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        args = dict(self._task.args)
+        if not args.get('controller_cache'):
+            result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
+            return result
+        validated = ArgumentSpecValidator(ARGUMENT_SPEC).validate(args)
+        if validated.error_messages:
+            result.update(failed=True, msg='; '.join(validated.error_messages), error_code='invalid_argument')
+            return result
+        params = validated.validated_parameters
+        try:
+            result.update(self._via_controller(params, task_vars))
+        finally:
+            if self._connection._shell.tmpdir:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result
+
+    def _via_controller(self, params, task_vars):
+        cache = os.path.abspath(os.path.expanduser(params['controller_cache']))
+        download = dict((key, value) for key, value in params.items() if key not in HOST_ONLY)
+        try:
+            spec = FetchSpec(cache, **download)
+            cached, warnings = fetch_model(spec, check_mode=self._play_context.check_mode)
+        except TaoFleetError as err:
+            failed = err.to_result()
+            failed.update(failed=True, msg='On the controller (controller_cache %s): %s' % (cache, failed['msg']))
+            return failed
+        controller = dict((key, cached.get(key))
+                          for key in ('path', 'sha256', 'size', 'source', 'bytes_transferred', 'cache_hit'))
+        if cached['sha256'] is None or (self._play_context.check_mode and not cached['cache_hit']):
+            # check mode, and the controller has not downloaded it yet: the host would get it
+            cached.update(controller=controller, warnings=warnings)
+            return cached
+        # First ask with a src the host cannot have (hosts may share the controller's file system, as
+        # the simulated fleet does: a real path would be read without a transfer): a store that holds
+        # the file answers without reading src; otherwise src_missing, and the file is copied over.
+        host_args = {'sha256': cached['sha256'], 'store': params['store'], 'name': params['name'],
+                     'src': 'controller:%s' % cached['path']}
+        answer = self._execute_module(module_name=MODULE, module_args=host_args, task_vars=task_vars)
+        if answer.get('failed') and answer.get('error_code') == 'src_missing':
+            remote_dir = self._make_tmp_path()
+            remote = self._connection._shell.join_path(remote_dir, cached['sha256'])
+            self._transfer_file(cached['path'], remote)
+            self._fixup_perms2((remote_dir, remote))
+            host_args['src'] = remote
+            answer = self._execute_module(module_name=MODULE, module_args=host_args, task_vars=task_vars)
+            if not answer.get('failed') and answer.get('source') == remote:
+                answer['source'] = 'controller:%s' % cached['path']
+        answer['controller'] = controller
+        answer['warnings'] = warnings + list(answer.get('warnings') or [])
+        return answer
