@@ -92,7 +92,8 @@ def engines(fleet, ansible, collections_path, tmp_path):
     assert run.rc == 0, run.stdout + run.stderr
     seeded = {}
     for host in fleet.hosts:
-        output = json.loads(run.result(host.name, "seed engines")["stdout"])
+        # the script's JSON is its last line: the host's login shell may print first (pyenv's rehash does)
+        output = json.loads(run.result(host.name, "seed engines")["stdout"].strip().splitlines()[-1])
         assert output["python"].startswith(host.profile["python"] + "."), output
         seeded[host.name] = output["engines"]
     return seeded
