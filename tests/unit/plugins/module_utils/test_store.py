@@ -557,6 +557,20 @@ def small_tmpfs(tmp_path):
         subprocess.call(['umount', '-l', str(mount_point)])
 
 
+def fill_disk(mount_point):
+    """Write zeros until the filesystem is full; return the file that holds them."""
+    filler = os.path.join(mount_point, 'filler')
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b'\0' * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
 def test_full_disk_leaves_nothing_half_written(small_tmpfs):
     store = EngineStore(os.path.join(small_tmpfs, 'store'))
     first = build_engine(store, b'model-a')
@@ -569,15 +583,7 @@ def test_full_disk_leaves_nothing_half_written(small_tmpfs):
     assert sorted(os.listdir(build_dir)) == ['builder.pid']
 
     # Fill what is left, then a manifest rewrite must fail whole.
-    filler = os.path.join(small_tmpfs, 'filler')
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(fd, b'\0' * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    filler = fill_disk(small_tmpfs)
     with pytest.raises(TaoFleetError) as caught:
         store.record_smoke(MODEL, first, True, backend='test', notes='x' * 65536)
     assert caught.value.code == 'disk_full'
@@ -590,15 +596,7 @@ def test_full_disk_leaves_nothing_half_written(small_tmpfs):
 def test_full_disk_at_build_start_leaves_no_build_dir(small_tmpfs):
     store = EngineStore(os.path.join(small_tmpfs, 'store'))
     build_engine(store, b'model-a')
-    filler = os.path.join(small_tmpfs, 'filler')
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(fd, b'\0' * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fill_disk(small_tmpfs)
     with pytest.raises(TaoFleetError) as caught:
         store.temp_dir(MODEL)
     assert caught.value.code == 'disk_full'
