@@ -361,8 +361,10 @@ def build_engine(store, build_dir, request, expected, platform, timeout, memory_
     """Build in a child process and write ``build_dir/model.engine``; returns what the build
     reported (the TensorRT layer's result without the engine bytes; the timing cache in base64)."""
 
+    from ansible_collections.tao.fleet.plugins.module_utils._trt import layer as _trt
+    _trt.load_generations()
+
     def target():
-        from ansible_collections.tao.fleet.plugins.module_utils._trt import layer as _trt
         started = time.time()
         loaded = _trt.import_tensorrt(platform)
         check_same_tensorrt(expected, loaded)

@@ -544,7 +544,10 @@ class _Gatherer(object):
                 continue
             if spec is None:
                 continue
-            locations = list(spec.submodule_search_locations or [])
+            locations = [location for location in (spec.submodule_search_locations or []) if os.path.isdir(location)]
+            if not (spec.origin and os.path.isfile(spec.origin)) and not locations:
+                # no files here: mitogen's finder offers every missing package, to fetch it from the controller
+                continue
             if spec.origin and spec.origin.endswith('.py'):
                 init = spec.origin
             elif locations:

@@ -20,8 +20,12 @@ import sys
 import time
 import traceback
 
+# Imported here, not in the child that uses them: under mitogen a module's imports come from the controller
+# through a thread that a forked child does not have, so an import made first in the child waits forever.
+from ansible_collections.tao.fleet.plugins.module_utils import _runtime
 from ansible_collections.tao.fleet.plugins.module_utils._errors import OptionalImportError, TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._trt._capabilities import capabilities
+from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import import_tensorrt
 
 ONNXRUNTIME_INSTALL_HINT = (
     'Install onnxruntime for the Python that runs the module: "python3 -m pip install onnxruntime" '
@@ -123,9 +127,6 @@ def engine_readiness(loaded, platform):
 
 def tensorrt_job(engine_bytes, tensor, platform, warmup, runs, device):
     """What the child runs: {'executed': False, 'reasons': [...]} or the outputs and timings."""
-    from ansible_collections.tao.fleet.plugins.module_utils import _runtime
-    from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import import_tensorrt
-
     reasons = []
     loaded = None
     info = None

@@ -21,12 +21,12 @@ from ansible_collections.tao.fleet.plugins.module_utils._trt._loader import (
 from ansible_collections.tao.fleet.plugins.module_utils._trt._request import (
     check_request, normalize_request, parse_calibration_header)
 
-__all__ = ['build', 'capabilities', 'check_request', 'import_tensorrt', 'install_hint', 'normalize_request',
+__all__ = ['build', 'capabilities', 'check_request', 'import_tensorrt', 'install_hint', 'load_generations', 'normalize_request',
            'parse_calibration_header', 'parse_version', 'LoadedTensorRT']
 
 
 def _generation_class(name):
-    # imported on demand: the parent process never needs the build code
+    # imported on demand: a module that only checks requests never needs the build code
     if name == 'gen7':
         from ansible_collections.tao.fleet.plugins.module_utils._trt._gen7 import Gen7 as cls
     elif name == 'gen8_0':
@@ -40,6 +40,14 @@ def _generation_class(name):
     else:
         from ansible_collections.tao.fleet.plugins.module_utils._trt._rtx1 import Rtx1 as cls
     return cls
+
+
+def load_generations():
+    """Import the build code of every generation now, before the build forks its child: under mitogen a
+    module's imports come from the controller through a thread that a forked child does not have, so an
+    import made first in the child waits forever."""
+    for name in ('gen7', 'gen8_0', 'gen8_5', 'gen10', 'gen11', 'rtx1'):
+        _generation_class(name)
 
 
 def build(trt, request, log=None, platform=None):

@@ -140,3 +140,25 @@ def test_interpreter_without_tensorrt_on_a_jetson_points_at_the_system_python(si
     assert 'ansible_python_interpreter: /usr/bin/python3' in facts['reason']
     assert '--system-site-packages' in facts['reason']
     assert 'Python 3.10' in facts['reason']
+
+
+class OfferEverythingFinder(object):
+    """Answers find_spec for every TensorRT package with a spec that has no files, as mitogen's importer does
+    for any package missing on the host (it would fetch it from the controller)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name in dict(_platform.INTERPRETER_TENSORRT_PACKAGES):
+            import importlib.machinery
+            return importlib.machinery.ModuleSpec(name, loader=self)
+        return None
+
+
+def test_a_finder_that_only_offers_to_fetch_a_package_is_not_an_installed_package(site, monkeypatch):
+    monkeypatch.setattr(sys, 'meta_path', [OfferEverythingFinder()] + sys.meta_path)
+    facts = gather('thor-jp70')
+    assert facts['tensorrt']['scope'] == 'system'
+    assert not any('is present' in w for w in facts['warnings']), facts['warnings']
+    site('tensorrt', DOUBLE_INIT % '10.13.3.9')
+    monkeypatch.setattr(sys, 'meta_path', [finder for finder in sys.meta_path
+                                           if not isinstance(finder, OfferEverythingFinder)])
+    assert gather('thor-jp70')['tensorrt']['scope'] == 'interpreter'
