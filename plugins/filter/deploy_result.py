@@ -158,6 +158,23 @@ def error_summary(failure, stage):
     return dict((key, error.get(key)) for key in ('msg', 'cause', 'fix', 'code', 'stage'))
 
 
+# Stage results in the order the role registers them: the first unreachable one is where the host went away.
+REGISTERED_STAGES = (('fetch', 'fetch'), ('calibration', 'fetch'), ('engine', 'engine'), ('smoke', 'smoke'),
+                     ('consumers', 'consumers'), ('release', 'release'))
+
+
+def unreachable_summary(outputs):
+    """The error of a host that stopped answering during a stage, from the first unreachable stage result
+    (cause and fix from ``unreachable_error``, the role's text), or None."""
+    for key, stage in REGISTERED_STAGES:
+        result = outputs.get(key)
+        if isinstance(result, dict) and result.get('unreachable'):
+            text = outputs.get('unreachable_error') if isinstance(outputs.get('unreachable_error'), dict) else {}
+            return {'msg': '%s stopped answering at stage %s: %s' % (outputs['host'], stage, result.get('msg') or ''),
+                    'cause': text.get('cause'), 'fix': text.get('fix'), 'code': UNREACHABLE_CODE, 'stage': stage}
+    return None
+
+
 def _changed(*results):
     return any(bool((_ran(result) or {}).get('changed')) for result in results)
 
@@ -177,6 +194,10 @@ def deploy_model_result(outputs):
     if stage is not None and stage not in STAGES:
         raise AnsibleFilterError('deploy_model_result: unknown stage %r (stages: %s).' % (stage, ', '.join(STAGES)))
     error = error_summary(outputs.get('failure'), stage)
+    gone = unreachable_summary(outputs)
+    if gone:
+        # the failure after it, if any, is only a later task missing the result the host never sent
+        error, stage = gone, gone['stage']
     engine = engine_summary(outputs.get('engine'))
     released = _ran(outputs.get('release'))
     release = None

@@ -106,6 +106,13 @@ active:
   returned: success
   type: str
   sample: 3f5c0e1b0b1f4c39a3d4f3cfa6a3b2e1d0c9b8a7f6e5d4c3b2a1908f7e6d5c4b
+active_before:
+  description:
+    - Fingerprint that C(active) pointed at before the task; null when no engine was active.
+    - Also returned on failure once the links were read, so that a caller can tell whether its
+      release had switched before it failed.
+  returned: always
+  type: str
 previous:
   description: Fingerprint that C(previous) points at after the task; null when there is none.
   returned: success
@@ -154,10 +161,13 @@ from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetE
 from ansible_collections.tao.fleet.plugins.module_utils._store import ACTIVE, PREVIOUS, EngineStore
 
 
-def release(module):
+def release(module, seen):
+    """The task's result. ``seen['active_before']``: the engine active before the task, once read (a
+    failure reports it too, so that a caller knows whether a switch it asked for had happened)."""
     params = module.params
     store = EngineStore(params['store'])
     model = store.check_model(params['model'])
+    seen['active_before'] = store.links(model)[ACTIVE]
     if params['state'] == 'active':
         transition = store.activate(model, params['fingerprint'], force=params['force'],
                                     check_mode=module.check_mode)
@@ -171,6 +181,7 @@ def release(module):
     result = {
         'changed': transition['changed'] or bool(cleanup['removed']) or bool(cleanup['stale_removed']),
         'active': after[ACTIVE],
+        'active_before': transition['before'][ACTIVE],
         'previous': after[PREVIOUS],
         'rolled_back_from': after['rolled_back_from'],
         'removed': cleanup['removed'],
@@ -203,10 +214,11 @@ def main():
     )
     if module.params['keep'] < 0:
         module.fail_json(msg='keep must be 0 or more, got %d.' % module.params['keep'], error_code='invalid_argument')
+    seen = {}
     try:
-        result = release(module)
+        result = release(module, seen)
     except TaoFleetError as err:
-        module.fail_json(**err.to_result())
+        module.fail_json(active_before=seen.get('active_before'), **err.to_result())
     module.exit_json(**result)
 
 

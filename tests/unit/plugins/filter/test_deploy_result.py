@@ -164,6 +164,29 @@ def test_a_host_that_stopped_answering_is_unreachable():
     assert (result['status'], result['error']['stage'], result['engine']) == ('unreachable', 'engine', None)
 
 
+GONE = {'cause': 'SSH went away', 'fix': 'bring it back', 'code': 'host_unreachable', 'stage': None}
+
+
+def test_an_unreachable_stage_result_wins_over_the_failure_of_the_task_after_it():
+    # fetch never answered; the engine task then failed on the path fetch never sent
+    missing = {'failed': True, 'msg': "'dict object' has no attribute 'path'"}
+    result = deploy_model_result(outputs(stage='engine', failure=missing, unreachable_error=GONE,
+                                         fetch={'unreachable': True, 'msg': 'Connection timed out', 'changed': False},
+                                         engine=None, smoke=None, release=None))
+    assert result['status'] == 'unreachable'
+    assert result['stage'] == 'fetch'
+    assert result['error'] == {'msg': 'agx-orin-jp62 stopped answering at stage fetch: Connection timed out',
+                               'cause': 'SSH went away', 'fix': 'bring it back', 'code': 'host_unreachable',
+                               'stage': 'fetch'}
+
+
+def test_a_host_gone_at_the_release_is_unreachable_without_any_failure():
+    result = deploy_model_result(outputs(failure=None, unreachable_error=GONE, active_before=None,
+                                         release={'unreachable': True, 'msg': 'timed out'}))
+    assert (result['status'], result['stage'], result['error']['code']) == ('unreachable', 'release', 'host_unreachable')
+    assert result['release'] is None and result['changed'] is True   # the engine it built is there
+
+
 def test_any_other_failure_keeps_its_message():
     result = deploy_model_result(outputs(stage='fetch', failure={'failed': True, 'msg': "'dict object' has no attribute 'x'"},
                                          release=None))

@@ -55,18 +55,19 @@ def test_activate_then_idempotent(store):
     first = build(store, b'a')
     result = run(store, fingerprint=first)
     assert result['changed'] is True and result['active'] == first and result['previous'] is None
+    assert result['active_before'] is None
     assert result['engine_path'] == os.path.join(store.root, 'engines', MODEL, 'active', 'model.engine')
     with open(result['engine_path'], 'rb') as handle:
         assert handle.read() == b'ENGINE:a'
     again = run(store, fingerprint=first)
-    assert again['changed'] is False and again['active'] == first
+    assert again['changed'] is False and again['active'] == first and again['active_before'] == first
 
 
 def test_second_release_keeps_previous(store):
     first, second = build(store, b'a'), build(store, b'b')
     run(store, fingerprint=first)
     result = run(store, fingerprint=second)
-    assert (result['active'], result['previous']) == (second, first)
+    assert (result['active'], result['previous'], result['active_before']) == (second, first, first)
     assert store.links(MODEL)['previous'] == first
 
 
@@ -92,6 +93,8 @@ def test_refuses_an_engine_without_a_passed_smoke_test(store):
     run(store, fingerprint=good)
     result = run(store, fingerprint=bad)
     assert result['failed'] is True and result['error_code'] == 'not_smoke_tested'
+    # a failure still says what was active, so that the role's rescue knows nothing was switched
+    assert result['active_before'] == good
     assert bad in result['msg'] and 'no boxes' in result['msg']
     assert 'force: true' in result['fix']
     assert store.links(MODEL)['active'] == good
