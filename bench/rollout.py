@@ -3,7 +3,7 @@
 """Fleet scale benchmark: the per-host way against tao.fleet and against the floor, on one simulated fleet.
 
     sudo tests/output/controller/bin/python bench/rollout.py [--hosts 50] [--forks 25] [--name tfkb]
-        [--subnet 198.18.62] [--sweep] [--out docs/bench/rollout.txt] [--keep]
+        [--subnet 198.18.62] [--strategy linear|mitogen_linear] [--sweep] [--out docs/bench/rollout.txt] [--keep]
 
 Brings up a simulated fleet of its own (tests/fleet/fleet.py: real sshd hosts in network namespaces) of
 ``--hosts`` hosts in 3 platform classes (orin-nx-jp62, thor-jp70, dgpu-x86: real TensorRT-RTX 1.7 builds,
@@ -21,9 +21,11 @@ with real ansible-playbook, one after the other:
   f  an empty playbook, one play over all hosts, as many tasks as the host that ran most tasks in c
 
 It prints origin bytes (the mirror's request log), builds (engine manifests, build command results), wall
-times, the ratios b/a, b/d, c/e and c/f, and the slowest tasks of b and c. ``--sweep`` then times c and e again for forks 10/25/50 and with
-pipelining off. The stores are emptied before a, b and d. Everything shares this machine's cores with the
-hosts: compare ratios, not seconds. Root is needed (network namespaces). Tears its fleet down (unless --keep).
+times, the ratios b/a, b/d, c/e and c/f, and the slowest tasks of b and c. ``--sweep`` then times c and e
+again for forks 10/25/50, with pipelining off, and with the other strategy (linear or mitogen_linear).
+``--strategy mitogen_linear`` runs everything under mitogen (installed from PyPI into ~/.cache/tao_fleet).
+The stores are emptied before a, b and d. Everything shares this machine's cores with the hosts: compare
+ratios, not seconds. Root is needed (network namespaces). Tears its fleet down (unless --keep).
 """
 from __future__ import annotations
 
@@ -190,7 +192,8 @@ class Bench:
             raise SystemExit("fleet.py %s failed:\n%s" % (" ".join(command), proc.stderr))
         return proc.stdout
 
-    def playbook(self, text_or_path, forks: int, extra: dict | None = None) -> tuple[float, dict]:
+    def playbook(self, text_or_path, forks: int, extra: dict | None = None,
+                 strategy: str | None = None) -> tuple[float, dict]:
         """Runs one playbook; returns (wall seconds, record)."""
         self.runs += 1
         path = Path(text_or_path) if isinstance(text_or_path, Path) else self.workdir / ("play-%d.yml" % self.runs)
@@ -202,7 +205,8 @@ class Bench:
             extra_path = self.workdir / ("extra-%d.json" % self.runs)
             extra_path.write_text(json.dumps(extra))
             command += ["--extra-vars", "@%s" % extra_path]
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_path()),
+        env = dict(os.environ, **strategy_env(strategy or self.args.strategy))
+        env.update(ANSIBLE_COLLECTIONS_PATH=str(collections_path()),
                    ANSIBLE_CALLBACK_PLUGINS=str(self.workdir / "callbacks"),
                    ANSIBLE_CALLBACKS_ENABLED="tao_fleet_bench_record", TAO_FLEET_BENCH_RECORD=str(record),
                    ANSIBLE_FORKS=str(forks), ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0",
@@ -251,6 +255,25 @@ class Bench:
                 shared += source == "share"
                 fingerprints.add(entry.name)
         return built, shared, fingerprints
+
+
+MITOGEN = "mitogen==0.3.54"
+
+
+def strategy_env(strategy: str) -> dict:
+    """Environment that makes ansible-playbook use ``strategy`` (linear, or mitogen_linear: mitogen from PyPI,
+    installed once under ~/.cache/tao_fleet/mitogen)."""
+    if not strategy.startswith("mitogen"):
+        return {"ANSIBLE_STRATEGY": strategy}
+    home = Path(os.environ.get("TAO_FLEET_CACHE", Path.home() / ".cache" / "tao_fleet")) / "mitogen" / MITOGEN
+    if not (home / "ansible_mitogen").is_dir():
+        home.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".mitogen-", dir=str(home.parent)))
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(staging), MITOGEN],
+                       check=True)
+        staging.rename(home)
+    return {"ANSIBLE_STRATEGY": strategy, "ANSIBLE_STRATEGY_PLUGINS": str(home / "ansible_mitogen" / "plugins" / "strategy"),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(home), os.environ.get("PYTHONPATH")]))}
 
 
 def collections_path() -> Path:
@@ -335,11 +358,14 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="also time c and e for forks 10/25/50, pipelining off")
     parser.add_argument("--out", help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="leave the fleet up")
+    parser.add_argument("--strategy", default="linear",
+                        help="strategy of every run: linear (default) or mitogen_linear (%s from PyPI)" % MITOGEN)
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="tao-fleet-bench-rollout-"))
     bench = Bench(args, workdir)
-    lines = ["# bench/rollout.py --hosts %d --forks %d%s" % (args.hosts, args.forks, " --sweep" if args.sweep else ""),
+    lines = ["# bench/rollout.py --hosts %d --forks %d --strategy %s%s"
+             % (args.hosts, args.forks, args.strategy, " --sweep" if args.sweep else ""),
              "# %s" % time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())] + ["# " + line for line in machine()]
 
     def say(line=""):
@@ -359,8 +385,8 @@ def main() -> None:
         bench.inventory = inventory
         subprocess.run([sys.executable, str(DEMO_MODEL), "--out", bench.state["mirror"]["root"]], check=True,
                        stdout=subprocess.DEVNULL)
-        say("fleet: %d hosts in %d platform classes (%s), forks %d, pipelining on (the fleet's inventory)"
-            % (args.hosts, len(PROFILES), ", ".join(PROFILES), args.forks))
+        say("fleet: %d hosts in %d platform classes (%s), forks %d, pipelining on (the fleet's inventory), strategy %s"
+            % (args.hosts, len(PROFILES), ", ".join(PROFILES), args.forks, args.strategy))
         cache = workdir / "controller-cache"
         tao_vars = {"fleet_report_dir": str(workdir / "reports"), "deploy_model_controller_cache_dir": str(cache),
                     "deploy_model_smoke_runs": 3, "deploy_model_smoke_warmup": 1}
@@ -430,13 +456,17 @@ def main() -> None:
         if args.sweep:
             say()
             say("sweep (c = tao.fleet second run, e = the empty playbook):")
-            say("%-28s %8s %8s %7s" % ("setting", "c s", "e s", "c/e"))
-            settings = [("forks %d, pipelining on" % forks, forks, {}) for forks in (10, 25, 50)]
-            settings.append(("forks %d, pipelining off" % args.forks, args.forks, {"ansible_pipelining": False}))
-            for label, forks, extra in settings:
-                c_again, _record = bench.playbook(PLAYBOOK, forks, dict(tao_vars, **extra))
-                e_again, _record = bench.playbook(empty, forks, extra)
-                say("%-28s %8.1f %8.1f %7.2f" % (label, c_again, e_again, c_again / e_again))
+            say("%-44s %8s %8s %7s" % ("setting", "c s", "e s", "c/e"))
+            other = "linear" if args.strategy.startswith("mitogen") else "mitogen_linear"
+            settings = [("forks %d, pipelining on, %s" % (forks, args.strategy), forks, {}, args.strategy)
+                        for forks in (10, 25, 50)]
+            settings.append(("forks %d, pipelining off, %s" % (args.forks, args.strategy), args.forks,
+                             {"ansible_pipelining": False}, args.strategy))
+            settings.append(("forks %d, pipelining on, %s" % (args.forks, other), args.forks, {}, other))
+            for label, forks, extra, strategy in settings:
+                c_again, _record = bench.playbook(PLAYBOOK, forks, dict(tao_vars, **extra), strategy)
+                e_again, _record = bench.playbook(empty, forks, extra, strategy)
+                say("%-44s %8.1f %8.1f %7.2f" % (label, c_again, e_again, c_again / e_again))
         say()
         say("load average at the end: %.1f %.1f %.1f" % os.getloadavg())
         say("total %.0f s (fleet up included); logs in %s" % (time.monotonic() - started, workdir))
