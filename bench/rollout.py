@@ -269,8 +269,12 @@ def strategy_env(strategy: str) -> dict:
     if not (home / "ansible_mitogen").is_dir():
         home.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".mitogen-", dir=str(home.parent)))
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(staging), MITOGEN],
-                       check=True)
+        pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(staging),
+                              MITOGEN], check=False)
+        if pip.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise SystemExit("could not install %s from PyPI into %s (pip exit %d); fix: make PyPI reachable, or run "
+                             "without --strategy (linear)" % (MITOGEN, home, pip.returncode))
         staging.rename(home)
     return {"ANSIBLE_STRATEGY": strategy, "ANSIBLE_STRATEGY_PLUGINS": str(home / "ansible_mitogen" / "plugins" / "strategy"),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(home), os.environ.get("PYTHONPATH")]))}

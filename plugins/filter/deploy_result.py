@@ -184,7 +184,7 @@ def deploy_model_result(outputs):
     stage reached), ``failure`` (the failed task's result, or null), ``name`` (model id),
     ``platform`` (ansible_facts.tao_platform), ``choice`` (tao.fleet.model_artifact), and the
     registered results ``fetch``, ``calibration``, ``engine``, ``smoke``, ``consumers``,
-    ``active_before`` (fingerprint active before the release, or null), ``release``, and ``check_mode``
+    ``active_before`` (fingerprint active before the release, or null; default: the release result's), ``release``, and ``check_mode``
     (a --check run: a download or build it did not do leaves the later stages out, and the status says
     what a real run would do)."""
     if not isinstance(outputs, dict) or not outputs.get('host'):
@@ -202,8 +202,8 @@ def deploy_model_result(outputs):
     released = _ran(outputs.get('release'))
     release = None
     if released and released.get('active'):
-        # set_fact renders a missing link (none) as ''
-        before = outputs.get('active_before') or None
+        # engine_release reports it; a caller may give it instead ('' from set_fact means none)
+        before = (outputs['active_before'] if 'active_before' in outputs else released.get('active_before')) or None
         release = {'active': released.get('active'), 'previous': released.get('previous'),
                    # the switch this run made (a cleanup of old engines alone is no switch)
                    'changed': bool(engine) and released.get('active') == engine['fingerprint']

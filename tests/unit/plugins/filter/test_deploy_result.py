@@ -123,6 +123,16 @@ def test_a_first_deployment_replaced_nothing(before):
     assert result['status'] == 'deployed' and result['release']['replaced'] is None
 
 
+def test_the_engine_active_before_comes_from_the_release_result():
+    values = outputs(release={'changed': True, 'active': NEW, 'previous': OLD, 'rolled_back_from': None,
+                              'active_before': OLD})
+    del values['active_before']
+    result = deploy_model_result(values)
+    assert (result['status'], result['release']['replaced']) == ('deployed', OLD)
+    values['release']['active_before'] = NEW
+    assert deploy_model_result(values)['status'] == 'unchanged'
+
+
 def test_a_cleanup_of_old_engines_is_no_switch():
     result = deploy_model_result(outputs(engine=dict(ENGINE, changed=False, built=False, reused=True), active_before=NEW,
                                          release={'changed': True, 'active': NEW, 'previous': OLD, 'removed': ['d' * 64]}))
