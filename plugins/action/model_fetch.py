@@ -81,7 +81,7 @@ class ActionModule(ActionBase):
             remote_dir = self._make_tmp_path()
             remote = self._connection._shell.join_path(remote_dir, cached['sha256'])
             self._transfer_file(cached['path'], remote)
-            self._fixup_perms2((remote_dir, remote))
+            self._fixup_perms2((remote_dir, remote), execute=False)
             host_args['src'] = remote
             answer = self._execute_module(module_name=MODULE, module_args=host_args, task_vars=task_vars)
             if not answer.get('failed') and answer.get('source') == remote:

@@ -150,7 +150,7 @@ class ActionModule(ActionBase):
         remote = [join(remote_dir, name) for name in (ENGINE_FILE, MANIFEST_FILE)]
         for name, path in zip((ENGINE_FILE, MANIFEST_FILE), remote):
             self._transfer_file(os.path.join(entry, name), path)
-        self._fixup_perms2([remote_dir] + remote)
+        self._fixup_perms2([remote_dir] + remote, execute=False)
         return remote_dir
 
     def _publish(self, share, entry, built, fingerprint):

@@ -418,8 +418,18 @@ class _SourceFailure(Exception):
 class HttpClient(object):
     def __init__(self, timeout, validate_certs, ca_path):
         self.timeout = timeout
-        self.opener = build_opener(HTTPSHandler(context=self._tls_context(validate_certs, ca_path)),
-                                   _NoRedirect())
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self._opener = None
+
+    @property
+    def opener(self):
+        # Built on first use: loading the CA store costs tens of milliseconds, and a cache hit or a
+        # copy from the controller opens no URL at all.
+        if self._opener is None:
+            self._opener = build_opener(HTTPSHandler(context=self._tls_context(self.validate_certs, self.ca_path)),
+                                        _NoRedirect())
+        return self._opener
 
     @staticmethod
     def _tls_context(validate_certs, ca_path):
