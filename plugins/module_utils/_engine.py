@@ -29,7 +29,6 @@ import socket
 import sys
 import tempfile
 
-from ansible_collections.tao.fleet.plugins.module_utils import _build
 from ansible_collections.tao.fleet.plugins.module_utils import _etlt
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import (
@@ -655,6 +654,9 @@ def reuse(plan, status, check_mode):
 
 
 def build_and_publish(plan, check_mode):
+    # Imported here, in the module's own process before the build forks (never in the child: mitogen),
+    # so that the reuse path, every later run, does not compile the build code (docs/scale.md).
+    from ansible_collections.tao.fleet.plugins.module_utils import _build
     payload = plan.decode()
     if payload.format != plan.model.format:
         raise TaoFleetError('The model decrypts to %s, but its .etlt header says %s.' % (payload.format, plan.model.format),
