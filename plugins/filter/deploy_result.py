@@ -175,13 +175,29 @@ def unreachable_summary(outputs):
     return None
 
 
+# Stages whose module result marks them reached: the role names a stage itself (``stage``) only where it can
+# fail before its module runs (facts, fetch, smoke), since each set_fact costs every host a round (docs/scale.md).
+RESULT_STAGES = (('engine', 'engine'), ('smoke', 'smoke'), ('consumers', 'consumers'), ('release', 'release'))
+
+
+def reached_stage(outputs):
+    """The last stage the role reached: the later of ``stage`` and the last stage with a registered result
+    (ran, failed, unreachable or skipped)."""
+    stage = outputs.get('stage')
+    for key, name in RESULT_STAGES:
+        if isinstance(outputs.get(key), dict) and outputs[key] and (
+                stage not in STAGES or STAGES.index(name) > STAGES.index(stage)):
+            stage = name
+    return stage
+
+
 def _changed(*results):
     return any(bool((_ran(result) or {}).get('changed')) for result in results)
 
 
 def deploy_model_result(outputs):
-    """The ``deploy_model_result`` of one host. ``outputs``: ``host``, ``wave``, ``stage`` (last
-    stage reached), ``failure`` (the failed task's result, or null), ``name`` (model id),
+    """The ``deploy_model_result`` of one host. ``outputs``: ``host``, ``wave``, ``stage`` (the last
+    stage the role named; a later stage with a registered result wins), ``failure`` (the failed task's result, or null), ``name`` (model id),
     ``platform`` (ansible_facts.tao_platform), ``choice`` (tao.fleet.model_artifact), and the
     registered results ``fetch``, ``calibration``, ``engine``, ``smoke``, ``consumers``,
     ``active_before`` (fingerprint active before the release, or null; default: the release result's), ``release``, and ``check_mode``
@@ -193,6 +209,7 @@ def deploy_model_result(outputs):
     stage = outputs.get('stage')
     if stage is not None and stage not in STAGES:
         raise AnsibleFilterError('deploy_model_result: unknown stage %r (stages: %s).' % (stage, ', '.join(STAGES)))
+    stage = reached_stage(outputs)
     error = error_summary(outputs.get('failure'), stage)
     gone = unreachable_summary(outputs)
     if gone:

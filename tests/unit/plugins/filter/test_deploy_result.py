@@ -159,8 +159,8 @@ def test_the_roles_own_checks_carry_cause_fix_and_code():
     check = {'failed': True, 'changed': False,
              'msg': {'msg': 'No artifact fits', 'cause': 'UFF only', 'fix': 'add an ONNX artifact',
                      'code': 'no_artifact_fits'}}
-    result = deploy_model_result(outputs(stage='fetch', failure=check, fetch=None, engine=None, smoke=None,
-                                         release=None))
+    result = deploy_model_result(outputs(stage='fetch', failure=check, fetch=None, calibration=None, engine=None,
+                                         smoke=None, consumers=None, release=None))
     assert result['error'] == {'msg': 'No artifact fits', 'cause': 'UFF only', 'fix': 'add an ONNX artifact',
                                'code': 'no_artifact_fits', 'stage': 'fetch'}
     assert result['engine'] is None and result['model']['artifact'] == 'etlt'
@@ -199,7 +199,7 @@ def test_a_host_gone_at_the_release_is_unreachable_without_any_failure():
 
 def test_any_other_failure_keeps_its_message():
     result = deploy_model_result(outputs(stage='fetch', failure={'failed': True, 'msg': "'dict object' has no attribute 'x'"},
-                                         release=None))
+                                         engine=None, smoke=None, consumers=None, release=None))
     assert result['error'] == {'msg': "'dict object' has no attribute 'x'", 'cause': None, 'fix': None, 'code': None,
                                'stage': 'fetch'}
 
@@ -248,3 +248,21 @@ def test_a_failed_rollback_is_reported_at_stage_rollback():
     assert result['error']['code'] == 'no_previous_engine' and result['release']['active'] == NEW
     with pytest.raises(AnsibleFilterError, match='neither a rollback result nor a failure'):
         deploy_model_rolled_back({'host': 'h'}, None)
+
+
+def test_the_stage_is_the_last_one_with_a_registered_result():
+    # the role names only facts, fetch and smoke itself; a module that ran (or failed) later moves the stage on
+    failure = {'failed': True, 'changed': False, 'msg': 'The model decrypts to garbage.', 'error_code': 'model_key_rejected'}
+    result = deploy_model_result(outputs(stage='fetch', engine=failure, failure=failure, smoke=None, consumers=None,
+                                         release=None))
+    assert (result['status'], result['stage'], result['error']['stage']) == ('failed', 'engine', 'engine')
+    release_failed = {'failed': True, 'changed': False, 'msg': 'rename failed', 'error_code': 'store_write_failed'}
+    result = deploy_model_result(outputs(stage='smoke', failure=release_failed, release=release_failed))
+    assert (result['stage'], result['error']['code']) == ('release', 'store_write_failed')
+
+
+def test_a_stage_the_role_named_is_kept_until_a_later_result_is_registered():
+    # the smoke stage's own check fails before engine_smoke runs: the stage is smoke, not engine
+    check = {'failed': True, 'changed': False, 'msg': {'msg': 'No picture', 'code': 'smoke_image_missing'}}
+    result = deploy_model_result(outputs(stage='smoke', failure=check, smoke=None, consumers=None, release=None))
+    assert (result['stage'], result['error']['stage']) == ('smoke', 'smoke')
