@@ -7,7 +7,8 @@ controller (by the same code the module runs on a host) and reaches each host ov
 Per host: (1) the controller makes sure its cache holds the verified file (forks wait on a file lock, so N
 hosts cost one origin download); (2) the module on the host is asked for that sha256 with ``src`` naming
 a file it cannot have (``controller:<path>``): a store that holds the file answers at once (no bytes
-move); (3) otherwise
+move), unless the host's ``tao_store`` fact says its store lacks the file: then this probe is skipped;
+(3) otherwise
 (``src_missing``) the file is copied into the host's Ansible temp dir and the module verifies its sha256
 while copying it into the store. The API key and the origin URLs never reach the host.
 Without ``controller_cache`` the module runs on the host unchanged.
@@ -24,6 +25,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.tao.fleet.plugins.module_utils._download import FetchSpec, fetch_model
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
+from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_hint
 from ansible_collections.tao.fleet.plugins.modules.model_fetch import ARGUMENT_SPEC
 
 MODULE = 'tao.fleet.model_fetch'
@@ -76,8 +78,13 @@ class ActionModule(ActionBase):
         # the file answers without reading src; otherwise src_missing, and the file is copied over.
         host_args = {'sha256': cached['sha256'], 'store': params['store'], 'name': params['name'],
                      'src': 'controller:%s' % cached['path']}
-        answer = self._execute_module(module_name=MODULE, module_args=host_args, task_vars=task_vars)
-        if answer.get('failed') and answer.get('error_code') == 'src_missing':
+        # The host's tao_store fact (platform_facts with store) says whether the probe can be skipped: a host
+        # whose store lacks the file gets it with the first call (the module checks it all the same).
+        hint = store_hint(task_vars, params['store'])
+        probe_skipped = hint is not None and cached['sha256'] not in hint['models']
+        answer = {} if probe_skipped else self._execute_module(module_name=MODULE, module_args=host_args,
+                                                               task_vars=task_vars)
+        if probe_skipped or (answer.get('failed') and answer.get('error_code') == 'src_missing'):
             remote_dir = self._make_tmp_path()
             remote = self._connection._shell.join_path(remote_dir, cached['sha256'])
             self._transfer_file(cached['path'], remote)
@@ -86,6 +93,6 @@ class ActionModule(ActionBase):
             answer = self._execute_module(module_name=MODULE, module_args=host_args, task_vars=task_vars)
             if not answer.get('failed') and answer.get('source') == remote:
                 answer['source'] = 'controller:%s' % cached['path']
-        answer['controller'] = controller
+        answer['controller'] = dict(controller, probe_skipped=probe_skipped)
         answer['warnings'] = warnings + list(answer.get('warnings') or [])
         return answer

@@ -5,7 +5,10 @@
 build once, fleet-wide.
 
 Per host: (1) the module runs with ``build: false``: an intact engine in the host's store is reused at
-once (one module call, the second-run case), else the module answers ``missing`` with the fingerprint;
+once (one module call, the second-run case), else the module answers ``missing`` with the fingerprint.
+When an earlier host with the same options and platform left its fingerprint in ``<share>/.predictions``
+and this host's ``tao_store`` fact (platform_facts with ``store``) says its store lacks that engine, the
+share entry goes along with this first call, which then installs it: one call instead of two;
 (2) a share entry ``<share>/<fingerprint>/`` is copied to the host's temp dir and the module installs it
 after checking fingerprint and sha256 on the host (``shared_engine``); hosts do this in parallel, since
 entries only ever appear whole (rename); (3) with no entry, the host builds under a per-fingerprint file
@@ -29,9 +32,17 @@ import time
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_has_engine, store_hint
+
 MODULE = 'tao.fleet.trt_engine'
 ENGINE_FILE = 'model.engine'
 MANIFEST_FILE = 'manifest.json'
+# <share>/.predictions/<key>: the fingerprint the module computed for these options on this platform
+PREDICTIONS = '.predictions'
+# options that do not change the fingerprint, or name paths that differ from host to host; model_key and
+# converter_args (which may hold -k) are secrets: a mismatch they cause only costs one wasted copy
+NOT_PREDICTIVE = ('store', 'sysroot', 'engine_share', 'shared_engine', 'build', 'build_timeout',
+                  'build_memory_limit', 'model_key', 'converter_args', 'keep_decrypted_model')
 
 
 def _sha256(path):
@@ -56,6 +67,45 @@ def entry_problem(directory, fingerprint):
     if digest != (manifest.get('engine') or {}).get('sha256'):
         return '%s does not match the sha256 in its manifest' % ENGINE_FILE
     return None
+
+
+def prediction_key(args):
+    """sha256 naming the fingerprint these module options give on this platform, or None when the options
+    do not say the platform (the module then reads it on the host, so hosts cannot be told apart here)."""
+    platform = args.get('platform')
+    if not isinstance(platform, dict) or not isinstance(platform.get('platform_key'), dict):
+        return None
+    relevant = dict((key, value) for key, value in args.items() if key not in NOT_PREDICTIVE)
+    relevant['platform'] = platform['platform_key']
+    # the store path differs from host to host; the content-addressed file name does not
+    for key in ('model_path', 'calibration_cache'):
+        if relevant.get(key):
+            relevant[key] = os.path.basename(str(relevant[key]))
+    text = json.dumps(relevant, sort_keys=True, separators=(',', ':'), default=str)
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+def read_prediction(share, key):
+    try:
+        with open(os.path.join(share, PREDICTIONS, key)) as handle:
+            fingerprint = handle.read().strip()
+    except (IOError, OSError):
+        return None
+    return fingerprint if len(fingerprint) == 64 else None
+
+
+def write_prediction(share, key, fingerprint):
+    """Remember (temp file + rename: forks read it concurrently); a share that cannot be written only
+    costs later hosts their probe call."""
+    directory = os.path.join(share, PREDICTIONS)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix='.tmp-', dir=directory)
+        with os.fdopen(handle, 'w') as out:
+            out.write(fingerprint)
+        os.rename(temp, os.path.join(directory, key))
+    except (IOError, OSError):
+        pass
 
 
 class ShareLock(object):
@@ -105,13 +155,19 @@ class ActionModule(ActionBase):
         return self._execute_module(module_name=MODULE, module_args=dict(args, **extra), task_vars=task_vars)
 
     def _with_share(self, share, args, task_vars):
-        first = self._module(args, task_vars, build=False)
+        key = prediction_key(args)
+        first, info = self._first_call(share, key, args, task_vars)
+        if first.get('fingerprint') and key:
+            if read_prediction(share, key) != first['fingerprint']:
+                write_prediction(share, key, first['fingerprint'])
         if first.get('failed') or not first.get('missing'):
+            if info:
+                first['share'] = info
             return first
         fingerprint = first['fingerprint']
         entry = os.path.join(share, fingerprint)
         info = {'path': entry, 'found': False, 'used': False, 'published': False, 'replaced_corrupt': False,
-                'waited_seconds': 0.0}
+                'waited_seconds': 0.0, 'predicted': (info or {}).get('predicted')}
         answer = None
         if os.path.isfile(os.path.join(entry, MANIFEST_FILE)):
             # Entries are only ever renamed into place whole: hosts import them in parallel, without the lock.
@@ -134,6 +190,27 @@ class ActionModule(ActionBase):
         answer['share'] = info
         return answer
 
+    def _first_call(self, share, key, args, task_vars):
+        """The module with ``build: false``: it reuses an engine of the store, or says ``missing`` with its
+        fingerprint. When the host's ``tao_store`` fact says it lacks the engine that hosts with the same
+        options and platform got (the prediction) and the share has that entry, the entry goes along with
+        this call, saving the second one; a wrong prediction only answers ``missing`` with the right
+        fingerprint. Returns (answer, share info or None)."""
+        predicted = read_prediction(share, key) if key else None
+        hint = store_hint(task_vars, args.get('store'))
+        entry = os.path.join(share, predicted) if predicted else None
+        if (predicted is None or hint is None or store_has_engine(hint, predicted)
+                or not os.path.isfile(os.path.join(entry, MANIFEST_FILE))):
+            return self._module(args, task_vars, build=False), None
+        info = {'path': entry, 'found': True, 'used': False, 'published': False, 'replaced_corrupt': False,
+                'waited_seconds': 0.0, 'predicted': predicted}
+        answer = self._module(args, task_vars, build=False, shared_engine=self._copy_to_host(entry))
+        info['used'] = bool(answer.get('shared'))
+        if answer.get('missing'):
+            # another fingerprint than predicted: the module's note about the unused entry is moot here
+            answer['warnings'] = [w for w in answer.get('warnings') or [] if 'was not used' not in w]
+        return answer, info
+
     @staticmethod
     def _built(answer):
         return bool(answer.get('built')) and not answer.get('failed')
@@ -145,7 +222,8 @@ class ActionModule(ActionBase):
         return answer
 
     def _copy_to_host(self, entry):
-        remote_dir = self._make_tmp_path()
+        # one temp dir per task (removed at its end), also when a first call's entry was not this host's
+        remote_dir = self._connection._shell.tmpdir or self._make_tmp_path()
         join = self._connection._shell.join_path
         remote = [join(remote_dir, name) for name in (ENGINE_FILE, MANIFEST_FILE)]
         for name, path in zip((ENGINE_FILE, MANIFEST_FILE), remote):

@@ -745,14 +745,15 @@ def _shared_entry_problem(plan, directory):
     return manifest, None
 
 
-def import_shared(plan, directory, check_mode):
+def import_shared(plan, directory, check_mode, may_build=True):
     """Install the engine in ``directory`` (model.engine + manifest.json from the engine share) into the
     store as if it had been built here, after checking that it is this host's fingerprint and that its
     bytes are the ones its manifest names. Returns the module result, or None (with a warning in
     ``plan.warnings``) when the entry cannot be used: the caller then builds."""
     manifest, problem = _shared_entry_problem(plan, directory)
     if problem is not None:
-        plan.warnings.append('The shared engine in %s was not used: %s. Building it here instead.' % (directory, problem))
+        plan.warnings.append('The shared engine in %s was not used: %s.%s'
+                             % (directory, problem, ' Building it here instead.' if may_build else ''))
         return None
     shared_build = manifest.get('build') if isinstance(manifest.get('build'), dict) else {}
     check_dla_threshold(plan.min_dla_layers, shared_build.get('dla'), plan.caps['label'])
@@ -806,7 +807,7 @@ def ensure_engine(params, check_mode=False):
     if status.intact:
         return reuse(plan, status, check_mode), plan.warnings
     if shared_engine:
-        imported = import_shared(plan, shared_engine, check_mode)
+        imported = import_shared(plan, shared_engine, check_mode, may_build=may_build is not False)
         if imported is not None:
             return imported, plan.warnings
     if may_build is False:

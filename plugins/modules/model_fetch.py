@@ -314,7 +314,9 @@ attempts:
 controller:
   description: With O(controller_cache), the controller's download - C(path), C(sha256), C(size),
     C(source) (the origin URL, null on a cache hit), C(bytes_transferred) (bytes from the origin in this
-    task, 0 when another host's task or an earlier run already downloaded it), C(cache_hit).
+    task, 0 when another host's task or an earlier run already downloaded it), C(cache_hit), and
+    C(probe_skipped) (the host's C(tao_store) fact, from M(tao.fleet.platform_facts) with C(store), said its
+    store lacks the file, so it was copied without first asking the host).
   returned: when O(controller_cache) is set
   type: dict
 msg:

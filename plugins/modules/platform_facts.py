@@ -37,6 +37,14 @@ options:
       - Set to C(false) to describe only the files under O(sysroot), for example an offline image.
     type: bool
     default: true
+  store:
+    description:
+      - Also list what the tao.fleet store at this path holds, as C(ansible_facts.tao_store): the model files
+        and the engines by model, from directory and link names only (nothing is opened or hashed).
+      - Role M(tao.fleet.deploy_model) sets it. The controller halves of M(tao.fleet.model_fetch) and
+        M(tao.fleet.trt_engine) read C(tao_store) as a hint, to send a model file or a shared engine the host
+        lacks along with their first call instead of after a probe call (docs/scale.md).
+    type: path
   timeout:
     description:
       - Seconds that each command this module runs (C(nvidia-smi), the NVML query, a fallback
@@ -80,6 +88,10 @@ EXAMPLES = r'''
   tao.fleet.platform_facts:
     sysroot: /srv/images/jetpack-6.2-orin-nx/rootfs
     probe_interpreter: false
+
+- name: Also list the models and engines in the store (ansible_facts.tao_store)
+  tao.fleet.platform_facts:
+    store: /var/lib/tao_fleet
 
 - name: Group hosts by platform class for a canary-first rollout
   ansible.builtin.group_by:
@@ -234,12 +246,35 @@ ansible_facts:
           description: The warnings the module also emitted.
           type: list
           elements: str
+    tao_store:
+      description:
+        - What the store named by O(store) holds, from directory and link names only. A hint for the
+          controller halves of M(tao.fleet.model_fetch) and M(tao.fleet.trt_engine); it is not checked here.
+      returned: when O(store) is set
+      type: dict
+      contains:
+        path:
+          description: The store path.
+          type: str
+        exists:
+          description: Whether the store directory exists.
+          type: bool
+        models:
+          description: sha256 of every model file in C(<store>/models).
+          type: list
+          elements: str
+        engines:
+          description: By model name, the fingerprints that have a C(model.engine), and the C(active) and
+            C(previous) fingerprints (C(null) when unset).
+          type: dict
+          sample: {"peoplenet": {"fingerprints": ["2a6f...70a"], "active": "2a6f...70a", "previous": null}}
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._platform import gather
+from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_contents
 
 
 def main():
@@ -248,6 +283,7 @@ def main():
             sysroot=dict(type='path', default='/'),
             probe_interpreter=dict(type='bool', default=True),
             timeout=dict(type='int', default=10),
+            store=dict(type='path'),
         ),
         supports_check_mode=True,
     )
@@ -260,7 +296,10 @@ def main():
         module.fail_json(**err.to_result())
     for warning in facts['warnings']:
         module.warn(warning)
-    module.exit_json(changed=False, ansible_facts={'tao_platform': facts})
+    found = {'tao_platform': facts}
+    if module.params['store']:
+        found['tao_store'] = store_contents(module.params['store'])
+    module.exit_json(changed=False, ansible_facts=found)
 
 
 if __name__ == '__main__':

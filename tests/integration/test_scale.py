@@ -186,6 +186,16 @@ def test_one_origin_download_and_one_build_per_platform_class(scale_fleet, runne
     host_args = fetched["invocation"]["module_args"]
     assert [host_args[k] for k in ("api_key", "urls", "ngc", "mirror_url", "checksum_url")] == [None] * 5
     assert API_KEY not in first.stdout + first.log_text + json.dumps(first.results)
+    # the facts play listed each store (ansible_facts.tao_store): every host lacked the model, so it was
+    # copied without a probe call first; the waves' hosts got the engine their canary's fingerprint
+    # predicted with their first trt_engine call, the canaries (no prediction yet) asked first
+    assert all(first.result(name, ROLE + "Fetch the model file into the store")["controller"]["probe_skipped"]
+               for name in HOSTS)
+    for name in HOSTS:
+        engine = first.result(name, ROLE + "Build the engine, or reuse the one already built for this platform")
+        predicted = engine["share"]["predicted"]
+        assert (predicted, engine["share"]["used"]) == ((None, False) if name in canaries
+                                                          else (engine["fingerprint"], True)), (name, engine["share"])
 
     # second run: nothing changes, the origin sends no model bytes, no build
     before = log_length(origin)
@@ -195,6 +205,12 @@ def test_one_origin_download_and_one_build_per_platform_class(scale_fleet, runne
         assert second.hosts[name]["status"] == "unchanged"
     assert origin_model_downloads(origin, before) == []
     assert sources(scale_fleet) == built
+    for name in HOSTS:
+        # the store has both now: the host is asked first, and nothing is copied
+        fetched = second.result(name, ROLE + "Fetch the model file into the store")
+        assert fetched["controller"]["probe_skipped"] is False and fetched["bytes_transferred"] == 0
+        engine = second.result(name, ROLE + "Build the engine, or reuse the one already built for this platform")
+        assert engine["reused"] is True and "share" not in engine, engine.get("share")
 
 
 def test_a_corrupt_share_entry_is_ignored_and_rebuilt(scale_fleet, runner, origin, tmp_path):

@@ -14,7 +14,8 @@ import json
 import multiprocessing
 import os
 
-from ansible_collections.tao.fleet.plugins.action.trt_engine import ShareLock, entry_problem
+from ansible_collections.tao.fleet.plugins.action.trt_engine import (
+    ShareLock, entry_problem, prediction_key, read_prediction, write_prediction)
 
 FINGERPRINT = 'ab' * 32
 ENGINE = b'engine bytes ' * 1000
@@ -72,3 +73,50 @@ def test_a_second_process_waits_for_the_first_to_release_the_fingerprint(tmp_pat
     waiter.join(30)
     assert out.get(timeout=5) == 'published'
     assert os.listdir(os.path.join(share, '.locks')) == [FINGERPRINT + '.lock']
+
+
+PLATFORM = {'platform_class': 'jetpack6.2-orin_nx_16gb', 'hostname_like_fact': 'orin-01',
+            'platform_key': {'kind': 'jetson', 'module': 'p3767-0000', 'tensorrt': '10.3.0.30'}}
+
+
+def engine_args(**overrides):
+    args = {'model_path': '/stores/orin-01/models/' + 'c' * 64, 'model_name': 'peoplenet', 'precision': 'fp16',
+            'platform': PLATFORM, 'store': '/stores/orin-01', 'sysroot': '/', 'engine_share': '/share'}
+    args.update(overrides)
+    return args
+
+
+def test_hosts_of_one_class_share_a_prediction_key():
+    # store paths, sysroot and facts outside platform_key differ from host to host: the key does not
+    other_host = engine_args(model_path='/stores/orin-02/models/' + 'c' * 64, store='/stores/orin-02',
+                             platform=dict(PLATFORM, hostname_like_fact='orin-02'), sysroot='/srv/orin-02')
+    assert prediction_key(engine_args()) == prediction_key(other_host)
+
+
+def test_what_changes_the_fingerprint_changes_the_prediction_key():
+    base = prediction_key(engine_args())
+    assert prediction_key(engine_args(precision='fp32')) != base
+    assert prediction_key(engine_args(model_path='/stores/orin-01/models/' + 'd' * 64)) != base
+    assert prediction_key(engine_args(platform=dict(PLATFORM, platform_key={'tensorrt': '8.6.2'}))) != base
+
+
+def test_no_prediction_without_the_platform_in_the_options():
+    # the module would read the platform on the host: hosts of different classes cannot be told apart
+    assert prediction_key(engine_args(platform=None)) is None
+
+
+def test_secrets_stay_out_of_the_prediction_key():
+    assert prediction_key(engine_args(model_key='s3cret')) == prediction_key(engine_args())
+    assert prediction_key(engine_args(converter_args='-k s3cret -t fp16')) == prediction_key(engine_args())
+
+
+def test_a_prediction_is_written_whole_and_read_back(tmp_path):
+    share = str(tmp_path)
+    assert read_prediction(share, 'k' * 64) is None
+    write_prediction(share, 'k' * 64, FINGERPRINT)
+    assert read_prediction(share, 'k' * 64) == FINGERPRINT
+    assert [name for name in os.listdir(os.path.join(share, '.predictions'))] == ['k' * 64]
+    # anything but a fingerprint is no prediction
+    with open(os.path.join(share, '.predictions', 'k' * 64), 'w') as handle:
+        handle.write('half')
+    assert read_prediction(share, 'k' * 64) is None

@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# Copyright: tao.fleet contributors
+# Apache License 2.0 (see LICENSE)
+"""What a host's store holds, from directory and link names only: no file is opened or hashed, so it costs a
+few ``listdir`` calls. ``tao.fleet.platform_facts`` returns it (option ``store``) as ``ansible_facts.tao_store``,
+and the controller halves of ``model_fetch`` and ``trt_engine`` read it as a hint: a file or engine the store
+lacks is sent along with the first call instead of after a probe call. Only a hint: the modules still check
+everything they install (layout: ``_store.py``)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+
+SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
+ENGINE_FILE = 'model.engine'
+LINKS = ('active', 'previous')
+
+
+def _names(directory):
+    try:
+        return sorted(os.listdir(directory))
+    except (IOError, OSError):
+        return []
+
+
+def _link(directory, name):
+    try:
+        target = os.readlink(os.path.join(directory, name))
+    except (IOError, OSError):
+        return None
+    return target if SHA256_RE.match(target) else None
+
+
+def store_contents(store):
+    """``{path, exists, models: [sha256...], engines: {model: {fingerprints: [...], active, previous}}}``."""
+    models_dir = os.path.join(store, 'models')
+    engines_dir = os.path.join(store, 'engines')
+    models = [name for name in _names(models_dir)
+              if SHA256_RE.match(name) and os.path.isfile(os.path.join(models_dir, name))]
+    engines = {}
+    for model in _names(engines_dir):
+        model_dir = os.path.join(engines_dir, model)
+        if model.startswith('.') or not os.path.isdir(model_dir):
+            continue
+        fingerprints = [name for name in _names(model_dir)
+                        if SHA256_RE.match(name) and os.path.isfile(os.path.join(model_dir, name, ENGINE_FILE))]
+        engines[model] = dict([('fingerprints', fingerprints)] + [(link, _link(model_dir, link)) for link in LINKS])
+    return {'path': store, 'exists': os.path.isdir(store), 'models': models, 'engines': engines}
+
+
+def store_hint(task_vars, store):
+    """The ``tao_store`` fact of this host (see ``store_contents``) when it describes ``store``, else None.
+    Used on the controller by the action plugins; a missing, stale or foreign fact only costs a probe."""
+    facts = (task_vars or {}).get('ansible_facts') or {}
+    contents = facts.get('tao_store') if isinstance(facts, dict) else None
+    if not isinstance(contents, dict) or not store or not isinstance(contents.get('path'), str):
+        return None
+    if os.path.normpath(contents['path']) != os.path.normpath(store):
+        return None
+    if not isinstance(contents.get('models'), list) or not isinstance(contents.get('engines'), dict):
+        return None
+    return contents
+
+
+def store_has_engine(contents, fingerprint):
+    """Whether any model in ``contents`` has an engine with this fingerprint."""
+    return any(fingerprint in (entry or {}).get('fingerprints', []) for entry in contents['engines'].values()
+               if isinstance(entry, dict))
