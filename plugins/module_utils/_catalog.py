@@ -29,6 +29,7 @@ import copy
 import difflib
 import re
 
+from ansible_collections.tao.fleet.plugins.module_utils._cluster_modes import CLUSTER_MODES
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._trt._capabilities import (
     LABELS as TENSORRT_LABELS,
@@ -40,8 +41,6 @@ FORMATS = ('onnx', 'etlt-onnx', 'etlt-uff')
 FORMAT_RANK = {'onnx': 0, 'etlt-onnx': 1, 'etlt-uff': 2}
 PAYLOAD_FORMAT = {'onnx': 'onnx', 'etlt-onnx': 'onnx', 'etlt-uff': 'uff'}
 PRECISIONS = ('fp32', 'fp16', 'int8')
-# DeepStream nvinfer cluster-mode numbers (NvDsInferClusterMode).
-CLUSTER_MODES = {'group_rectangles': 0, 'dbscan': 1, 'nms': 2, 'dbscan_nms': 3, 'none': 4}
 COLOR_FORMATS = ('rgb', 'bgr', 'gray')
 LAYOUTS = ('nchw', 'nhwc')
 OUTPUT_ROLES = ('coverage', 'bbox')

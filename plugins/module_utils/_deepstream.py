@@ -30,7 +30,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.tao.fleet.plugins.module_utils._catalog import CLUSTER_MODES
+from ansible_collections.tao.fleet.plugins.module_utils._cluster_modes import CLUSTER_MODES
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 
 NETWORK_MODES = {'fp32': 0, 'int8': 1, 'fp16': 2}

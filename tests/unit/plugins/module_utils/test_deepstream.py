@@ -22,7 +22,7 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.tao.fleet.plugins.module_utils._catalog import CLUSTER_MODES
+from ansible_collections.tao.fleet.plugins.module_utils._cluster_modes import CLUSTER_MODES
 from ansible_collections.tao.fleet.plugins.module_utils._deepstream import (
     EngineConsumers,
     engine_max_batch,
