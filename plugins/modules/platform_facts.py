@@ -39,9 +39,9 @@ options:
     default: true
   store:
     description:
-      - Also list what the tao.fleet store at this path holds, as C(ansible_facts.tao_store): the model files
+      - Also list what the tao.fleet store at this path holds, as C(ansible_facts.tao_store) - the model files
         and the engines by model, from directory and link names only (nothing is opened or hashed).
-      - Role M(tao.fleet.deploy_model) sets it. The controller halves of M(tao.fleet.model_fetch) and
+      - Role C(tao.fleet.deploy_model) sets it. The controller halves of M(tao.fleet.model_fetch) and
         M(tao.fleet.trt_engine) read C(tao_store) as a hint, to send a model file or a shared engine the host
         lacks along with their first call instead of after a probe call (docs/scale.md).
     type: path
