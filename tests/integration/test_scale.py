@@ -193,9 +193,8 @@ def test_one_origin_download_and_one_build_per_platform_class(scale_fleet, runne
                for name in HOSTS)
     for name in HOSTS:
         engine = first.result(name, ROLE + "Build the engine, or reuse the one already built for this platform")
-        predicted = engine["share"]["predicted"]
-        assert (predicted, engine["share"]["used"]) == ((None, False) if name in canaries
-                                                          else (engine["fingerprint"], True)), (name, engine["share"])
+        expected = (None, False) if name in canaries else (engine["fingerprint"], True)
+        assert (engine["share"]["predicted"], engine["share"]["used"]) == expected, (name, engine["share"])
 
     # second run: nothing changes, the origin sends no model bytes, no build
     before = log_length(origin)

@@ -115,7 +115,7 @@ def test_a_prediction_is_written_whole_and_read_back(tmp_path):
     assert read_prediction(share, 'k' * 64) is None
     write_prediction(share, 'k' * 64, FINGERPRINT)
     assert read_prediction(share, 'k' * 64) == FINGERPRINT
-    assert [name for name in os.listdir(os.path.join(share, '.predictions'))] == ['k' * 64]
+    assert os.listdir(os.path.join(share, '.predictions')) == ['k' * 64]
     # anything but a fingerprint is no prediction
     with open(os.path.join(share, '.predictions', 'k' * 64), 'w') as handle:
         handle.write('half')
