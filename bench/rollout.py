@@ -3,7 +3,8 @@
 """Fleet scale benchmark: the per-host way against tao.fleet and against the floor, on one simulated fleet.
 
     sudo tests/output/controller/bin/python bench/rollout.py [--hosts 50] [--forks 25] [--name tfkb]
-        [--subnet 198.18.62] [--strategy linear|mitogen_linear] [--sweep] [--out docs/bench/rollout.txt] [--keep]
+        [--subnet 198.18.62] [--strategy linear|mitogen_linear] [--repeat 3] [--sweep] [--out docs/bench/rollout.txt]
+        [--keep]
 
 Brings up a simulated fleet of its own (tests/fleet/fleet.py: real sshd hosts in network namespaces) of
 ``--hosts`` hosts in 3 platform classes (orin-nx-jp62, thor-jp70, dgpu-x86: real TensorRT-RTX 1.7 builds,
@@ -21,7 +22,8 @@ with real ansible-playbook, one after the other:
   f  an empty playbook, one play over all hosts, as many tasks as the host that ran most tasks in c
 
 It prints origin bytes (the mirror's request log), builds (engine manifests, build command results), wall
-times, the ratios b/a, b/d, c/e and c/f, and the slowest tasks of b and c. ``--sweep`` then times c and e
+times, the ratios b/a, b/d, c/e and c/f, c/e again for ``--repeat`` alternating pairs of c and e (the
+machine's speed drifts), and the slowest tasks of b and c. ``--sweep`` then times c and e
 again for forks 10/25/50, with pipelining off, and with the other strategy (linear or mitogen_linear).
 ``--strategy mitogen_linear`` runs everything under mitogen (installed from PyPI into ~/.cache/tao_fleet).
 The stores are emptied before a, b and d. Everything shares this machine's cores with the hosts: compare
@@ -360,6 +362,7 @@ def main() -> None:
     parser.add_argument("--name", default="tfkb", help="fleet name (default tfkb)")
     parser.add_argument("--subnet", default="198.18.62", help="fleet /24 in 198.18.0.0/16 (default 198.18.62)")
     parser.add_argument("--sweep", action="store_true", help="also time c and e for forks 10/25/50, pipelining off")
+    parser.add_argument("--repeat", type=int, default=3, help="c and e again in this many alternating pairs (default 3)")
     parser.add_argument("--out", help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="leave the fleet up")
     parser.add_argument("--strategy", default="linear",
@@ -368,8 +371,8 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="tao-fleet-bench-rollout-"))
     bench = Bench(args, workdir)
-    lines = ["# bench/rollout.py --hosts %d --forks %d --strategy %s%s"
-             % (args.hosts, args.forks, args.strategy, " --sweep" if args.sweep else ""),
+    lines = ["# bench/rollout.py --hosts %d --forks %d --strategy %s --repeat %d%s"
+             % (args.hosts, args.forks, args.strategy, args.repeat, " --sweep" if args.sweep else ""),
              "# %s" % time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())] + ["# " + line for line in machine()]
 
     def say(line=""):
@@ -449,6 +452,18 @@ def main() -> None:
             % (b_shared, "yes" if a_fingerprints == b_fingerprints else "NO (%s vs %s)" % (a_fingerprints, b_fingerprints)))
         say("ratios: b/a %.2f   b/d %.2f   c/e %.2f   c/f %.2f   (targets: b/d <= 1.5, c <= 1.2 x empty)"
             % (b_seconds / a_seconds, b_seconds / d_seconds, c_seconds / e_seconds, c_seconds / f_seconds))
+        if args.repeat:
+            # The machine's speed drifts from minute to minute (the fleet shares its cores): c and e again, in
+            # alternating pairs, so that each ratio compares runs made side by side.
+            pairs = []
+            for _number in range(args.repeat):
+                c_again, _record = bench.playbook(PLAYBOOK, args.forks, tao_vars)
+                e_again, _record = bench.playbook(empty, args.forks)
+                pairs.append((c_again, e_again))
+            ratios = sorted(c_run / e_run for c_run, e_run in pairs)
+            say("c/e in %d more pairs, each c then e: %s; median %.2f"
+                % (len(pairs), ", ".join("%.1f/%.1f = %.2f" % (c_run, e_run, c_run / e_run) for c_run, e_run in pairs),
+                   ratios[len(ratios) // 2]))
         say()
         say("slowest tasks of b (summed over plays and batches):")
         for line in slowest(b_record):
