@@ -108,6 +108,12 @@ def write_prediction(share, key, fingerprint):
         pass
 
 
+def share_info(entry, predicted=None, found=False):
+    """The ``share`` part of the result: what the share had for this host, and what became of it."""
+    return {'path': entry, 'found': found, 'used': False, 'published': False, 'replaced_corrupt': False,
+            'waited_seconds': 0.0, 'predicted': predicted}
+
+
 class ShareLock(object):
     """Exclusive lock on one fingerprint of the share, held across forks (separate processes)."""
 
@@ -156,18 +162,17 @@ class ActionModule(ActionBase):
 
     def _with_share(self, share, args, task_vars):
         key = prediction_key(args)
-        first, info = self._first_call(share, key, args, task_vars)
-        if first.get('fingerprint') and key:
-            if read_prediction(share, key) != first['fingerprint']:
-                write_prediction(share, key, first['fingerprint'])
+        predicted = read_prediction(share, key) if key else None
+        first, info = self._first_call(share, predicted, args, task_vars)
+        if key and first.get('fingerprint') and first['fingerprint'] != predicted:
+            write_prediction(share, key, first['fingerprint'])
         if first.get('failed') or not first.get('missing'):
             if info:
                 first['share'] = info
             return first
         fingerprint = first['fingerprint']
         entry = os.path.join(share, fingerprint)
-        info = {'path': entry, 'found': False, 'used': False, 'published': False, 'replaced_corrupt': False,
-                'waited_seconds': 0.0, 'predicted': (info or {}).get('predicted')}
+        info = share_info(entry, predicted=(info or {}).get('predicted'))
         answer = None
         if os.path.isfile(os.path.join(entry, MANIFEST_FILE)):
             # Entries are only ever renamed into place whole: hosts import them in parallel, without the lock.
@@ -190,25 +195,26 @@ class ActionModule(ActionBase):
         answer['share'] = info
         return answer
 
-    def _first_call(self, share, key, args, task_vars):
+    def _first_call(self, share, predicted, args, task_vars):
         """The module with ``build: false``: it reuses an engine of the store, or says ``missing`` with its
         fingerprint. When the host's ``tao_store`` fact says it lacks the engine that hosts with the same
         options and platform got (the prediction) and the share has that entry, the entry goes along with
         this call, saving the second one; a wrong prediction only answers ``missing`` with the right
         fingerprint. Returns (answer, share info or None)."""
-        predicted = read_prediction(share, key) if key else None
         hint = store_hint(task_vars, args.get('store'))
         entry = os.path.join(share, predicted) if predicted else None
         if (predicted is None or hint is None or store_has_engine(hint, predicted)
                 or not os.path.isfile(os.path.join(entry, MANIFEST_FILE))):
             return self._module(args, task_vars, build=False), None
-        info = {'path': entry, 'found': True, 'used': False, 'published': False, 'replaced_corrupt': False,
-                'waited_seconds': 0.0, 'predicted': predicted}
-        answer = self._module(args, task_vars, build=False, shared_engine=self._copy_to_host(entry))
+        info = share_info(entry, predicted=predicted, found=True)
+        copied = self._copy_to_host(entry)
+        answer = self._module(args, task_vars, build=False, shared_engine=copied)
         info['used'] = bool(answer.get('shared'))
         if answer.get('missing'):
-            # another fingerprint than predicted: the module's note about the unused entry is moot here
-            answer['warnings'] = [w for w in answer.get('warnings') or [] if 'was not used' not in w]
+            # not this host's engine after all: the module's note that it left the copy unused is about our
+            # guess, not the host (the next step says what happened to the entry of its own fingerprint)
+            unused = 'The shared engine in %s was not used' % copied
+            answer['warnings'] = [w for w in answer.get('warnings') or [] if not w.startswith(unused)]
         return answer, info
 
     @staticmethod
