@@ -51,14 +51,13 @@ from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import (
     platform_key_sha256,
     sha256_of,
 )
+# the layout names the store listing (ansible_facts.tao_store) reads too, defined once there
+from ansible_collections.tao.fleet.plugins.module_utils._store_contents import ACTIVE, ENGINE_FILE, PREVIOUS
 
-ENGINE_FILE = 'model.engine'
 MANIFEST_FILE = 'manifest.json'
 BUILDER_FILE = 'builder.pid'
 MANIFEST_VERSION = 1
 
-ACTIVE = 'active'
-PREVIOUS = 'previous'
 ROLLED_BACK_FROM = 'rolled_back_from'
 LINK_NAMES = (ACTIVE, PREVIOUS, ROLLED_BACK_FROM)
 

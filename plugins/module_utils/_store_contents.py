@@ -15,8 +15,11 @@ import os
 import re
 
 SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
+# names of the store layout (``_store.py`` takes them from here: this module stays cheap to import)
 ENGINE_FILE = 'model.engine'
-LINKS = ('active', 'previous')
+ACTIVE = 'active'
+PREVIOUS = 'previous'
+LINKS = (ACTIVE, PREVIOUS)
 
 
 def _names(directory):
