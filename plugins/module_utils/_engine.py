@@ -752,8 +752,10 @@ def import_shared(plan, directory, check_mode, may_build=True):
     ``plan.warnings``) when the entry cannot be used: the caller then builds."""
     manifest, problem = _shared_entry_problem(plan, directory)
     if problem is not None:
-        plan.warnings.append('The shared engine in %s was not used: %s.%s'
-                             % (directory, problem, ' Building it here instead.' if may_build else ''))
+        plan.warnings.append('The shared engine in %s was not used: %s. %s' % (
+            directory, problem, 'Building it here instead.' if may_build else
+            'The engine stays missing (build is false): run again with build true, or give shared_engine an '
+            'entry of this fingerprint.'))
         return None
     shared_build = manifest.get('build') if isinstance(manifest.get('build'), dict) else {}
     check_dla_threshold(plan.min_dla_layers, shared_build.get('dla'), plan.caps['label'])

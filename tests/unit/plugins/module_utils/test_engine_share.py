@@ -72,13 +72,17 @@ def test_an_entry_with_this_fingerprint_is_installed_without_a_build(canary, mon
     assert (again['changed'], again['reused'], again['shared']) == (False, True, False)
 
 
-def test_an_entry_whose_engine_bytes_differ_is_ignored_and_the_engine_built(canary):
-    host, built, share = canary
+def flip_an_engine_byte(share):
     with open(os.path.join(share, 'model.engine'), 'r+b') as handle:
         handle.seek(40)
         byte = handle.read(1)
         handle.seek(40)
         handle.write(bytes([byte[0] ^ 0xFF]))
+
+
+def test_an_entry_whose_engine_bytes_differ_is_ignored_and_the_engine_built(canary):
+    host, built, share = canary
+    flip_an_engine_byte(share)
     store = other_store(host)
     result, warnings = _engine.ensure_engine(host.params(precision='fp16', store=store, shared_engine=share))
     assert (result['built'], result['shared']) == (True, False)
@@ -92,6 +96,21 @@ def test_an_entry_of_another_fingerprint_is_ignored(canary):
     result, warnings = _engine.ensure_engine(host.params(precision='fp32', store=other_store(host), shared_engine=share))
     assert result['built'] is True and result['fingerprint'] != built['fingerprint']
     assert any('this host needs %s' % result['fingerprint'] in warning for warning in warnings), warnings
+
+
+def test_an_entry_refused_with_build_false_leaves_the_engine_missing_and_says_what_to_do(canary):
+    # the engine share's speculative first call: build false, and an entry that is not this host's
+    host, built, share = canary
+    flip_an_engine_byte(share)
+    store = other_store(host)
+    result, warnings = _engine.ensure_engine(host.params(precision='fp16', store=store, shared_engine=share,
+                                                         build=False))
+    assert (result['missing'], result['built'], result['shared']) == (True, False, False)
+    assert result['fingerprint'] == built['fingerprint']
+    refused = [warning for warning in warnings if 'was not used' in warning]
+    assert len(refused) == 1 and 'Building it here' not in refused[0], warnings
+    assert 'stays missing (build is false)' in refused[0] and 'run again with build true' in refused[0]
+    assert not os.path.exists(os.path.join(store, 'engines'))
 
 
 def test_an_entry_whose_manifest_was_edited_is_ignored(canary):
