@@ -1110,11 +1110,13 @@ class ModelFetcher(object):
                              fix='Check the store directory and its file system.', code='store_error')
 
     def _makedirs(self, directory):
+        # Forks of one controller (or two plays on a host) may create the same directory at once:
+        # losing that race is not an error.
         try:
-            if not os.path.isdir(directory):
-                os.makedirs(directory)
+            os.makedirs(directory)
         except OSError as err:
-            raise self._store_error(err, directory)
+            if err.errno != errno.EEXIST or not os.path.isdir(directory):
+                raise self._store_error(err, directory)
 
     # -- publish ----------------------------------------------------------------------------------
     def _publish(self, partial, source, md5, ref_path):

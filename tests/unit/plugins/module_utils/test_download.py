@@ -11,6 +11,7 @@ __metaclass__ = type
 import hashlib
 import importlib.util
 import json
+import multiprocessing
 import os
 import shutil
 import socket
@@ -642,6 +643,46 @@ def test_store_below_read_only_mount_cannot_be_created(site, small_tmpfs):
     store = os.path.join(small_tmpfs('size=1m,ro'), 'store')
     err = fails(ngc_spec(site, store))
     assert err.code == 'store_unwritable'
+
+
+# -- one store, several fetches at once (the controller's forks share its model cache) ----------------
+
+def test_directory_made_by_another_fetch_between_check_and_create_is_not_an_error(site, store, monkeypatch):
+    real_makedirs = os.makedirs
+
+    def another_fetch_wins_the_race(path, *args, **kwargs):
+        real_makedirs(path, *args, **kwargs)
+        return real_makedirs(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, 'makedirs', another_fetch_wins_the_race)
+    result = run(ngc_spec(site, store)).result
+    assert result['changed'] and read(result['path']) == site.model
+
+
+def _fetch_when_all_are_ready(spec, barrier, answers):
+    barrier.wait()
+    try:
+        result = fetch_model(spec, sleep=Sleeps())[0]
+        answers.put(('ok', result['path'], result['bytes_transferred']))
+    except TaoFleetError as err:
+        answers.put(('error', str(err), 0))
+
+
+def test_forks_fetching_into_one_empty_store_at_once_download_once(site, store):
+    forks = 6
+    context = multiprocessing.get_context('fork')
+    barrier, answers = context.Barrier(forks), context.Queue()
+    processes = [context.Process(target=_fetch_when_all_are_ready, args=(ngc_spec(site, store), barrier, answers))
+                 for _ in range(forks)]
+    for process in processes:
+        process.start()
+    got = [answers.get(timeout=60) for _ in processes]
+    for process in processes:
+        process.join(60)
+    assert [state for state, _, _ in got] == ['ok'] * forks, got
+    assert set(path for _, path, _ in got) == {os.path.join(store, 'models', _sha(site.model))}
+    assert sum(moved for _, _, moved in got) == len(site.model)
+    assert [e['status'] for e in site.file_log()] == [200]
 
 
 # -- check mode -------------------------------------------------------------------------------------
