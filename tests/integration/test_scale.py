@@ -113,6 +113,11 @@ def origin_model_downloads(origin, since=0):
             and r["status"] in (200, 206) and r["bytes_sent"] > 0]
 
 
+def checksum_list_requests(origin, since=0):
+    lines = Path(origin.log_path).read_text().splitlines()[since:]
+    return [r for r in (json.loads(line) for line in lines) if r["path"].endswith("/SHA256SUMS")]
+
+
 def log_length(origin):
     return len(Path(origin.log_path).read_text().splitlines())
 
@@ -158,6 +163,11 @@ def test_one_origin_download_and_one_build_per_platform_class(scale_fleet, runne
 
     downloads = origin_model_downloads(origin, before)
     assert len(downloads) == 1, downloads
+    # the controller's answer is kept for the run: the waves' hosts neither ask for the checksum list again
+    # nor re-hash the cached file; only the canaries, which start together, may each ask
+    assert 1 <= len(checksum_list_requests(origin, before)) <= len(canaries)
+    assert all(first.result(name, ROLE + "Fetch the model file into the store")["controller"]["run_memo"]
+               for name in HOSTS if name not in canaries)
     size = os.path.getsize(Path(cache) / "models" / [f for f in os.listdir(Path(cache) / "models")
                                                      if len(f) == 64][0])
     assert downloads[0]["bytes_sent"] == size
