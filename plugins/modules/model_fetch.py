@@ -166,7 +166,7 @@ options:
         C(<controller_cache>/models/<sha256>)), once for all hosts; each host then receives it from the
         controller and verifies its sha256 on arrival. Concurrent forks download it once (a file lock).
       - The controller's answer (which file, its sha256) is kept for the rest of the playbook run, in
-        Ansible's local temp dir: later hosts do not ask for O(checksum_url) again, and all hosts of one run
+        Ansible's local temp dir; later hosts do not ask for O(checksum_url) again, and all hosts of one run
         get the same file even when the origin publishes a new one during the rollout.
       - Every source option (O(urls), O(ngc), O(mirror_url), O(api_key), O(checksum_url), O(ca_path)...)
         then applies to the controller's download; the hosts get only the file and its sha256.
@@ -318,7 +318,7 @@ controller:
   description: With O(controller_cache), the controller's download - C(path), C(sha256), C(size),
     C(source) (the origin URL, null on a cache hit), C(bytes_transferred) (bytes from the origin in this
     task, 0 when another host's task or an earlier run already downloaded it), C(cache_hit),
-    C(run_memo) (true when an earlier host of this playbook run had the controller's answer: the checksum list
+    C(run_memo) (true when an earlier host of this playbook run had the controller's answer, so the checksum list
     was not asked for again and the cached file, unchanged since, not hashed again; every host of one run gets
     the same file), and C(probe_skipped) (the host's C(tao_store) fact, from M(tao.fleet.platform_facts) with
     C(store), said its store lacks the file, so it was copied without first asking the host).
