@@ -18,20 +18,14 @@ __metaclass__ = type
 
 import base64
 import binascii
-import email.utils
 import errno
 import fcntl
 import hashlib
 import json
 import os
 import re
-import socket
-import ssl
 import time
-from http.client import HTTPException
-from urllib.error import HTTPError, URLError
-from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
-from urllib.request import HTTPRedirectHandler, HTTPSHandler, Request, build_opener
+from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 
@@ -181,19 +175,6 @@ def select_checksum(entries, candidate_paths, file_name):
 
 def _algorithm_of(digest):
     return 'sha256' if len(digest) == 64 else 'md5'
-
-
-def _parse_retry_after(value):
-    """Seconds from a Retry-After header (seconds or HTTP date); None if absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    parsed = email.utils.parsedate_tz(value)
-    if parsed is None:
-        return None
-    return max(0, int(email.utils.mktime_tz(parsed) - time.time()))
 
 
 def _parse_content_range(value):
@@ -394,14 +375,7 @@ def _invalid(msg):
                          code='invalid_argument')
 
 
-# -- HTTP -------------------------------------------------------------------------------------------
-
-class _NoRedirect(HTTPRedirectHandler):
-    """Redirects come back as HTTPError, so that each hop decides afresh which credential it gets."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
+# -- a failed source --------------------------------------------------------------------------------
 
 class _SourceFailure(Exception):
     """One source failed; the next one is tried. ``retryable`` failures are retried on the same source."""
@@ -413,170 +387,6 @@ class _SourceFailure(Exception):
         self.retryable = retryable
         self.wait = wait
         self.cause = cause
-
-
-class HttpClient(object):
-    def __init__(self, timeout, validate_certs, ca_path):
-        self.timeout = timeout
-        self.validate_certs = validate_certs
-        self.ca_path = ca_path
-        self._opener = None
-
-    @property
-    def opener(self):
-        # Built on first use: loading the CA store costs tens of milliseconds, and a cache hit or a
-        # copy from the controller opens no URL at all.
-        if self._opener is None:
-            self._opener = build_opener(HTTPSHandler(context=self._tls_context(self.validate_certs, self.ca_path)),
-                                        _NoRedirect())
-        return self._opener
-
-    @staticmethod
-    def _tls_context(validate_certs, ca_path):
-        if not validate_certs:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            return context
-        if ca_path and os.path.isdir(ca_path):
-            return ssl.create_default_context(capath=ca_path)
-        return ssl.create_default_context(cafile=ca_path)
-
-    def open(self, url, headers, method, credential_for):
-        """(response, final URL) of a 2xx answer; follows redirects here so that ``credential_for(url)``
-        decides per hop whether an Authorization header goes along. Other statuses raise HTTPError."""
-        for _hop in range(MAX_REDIRECTS + 1):
-            request = Request(url, method=method)
-            request.add_header('User-Agent', USER_AGENT)
-            for key, value in headers.items():
-                request.add_header(key, value)
-            credential = credential_for(url)
-            if credential:
-                request.add_header('Authorization', credential)
-            try:
-                return self.opener.open(request, timeout=self.timeout), url
-            except HTTPError as err:
-                if err.code not in REDIRECT_CODES or not err.headers.get('Location'):
-                    raise
-                location = err.headers.get('Location')
-                err.close()
-                url = urljoin(url, location)
-        raise _SourceFailure('redirect_loop', 'more than %d redirects, last to %s'
-                             % (MAX_REDIRECTS, _host_port(url)))
-
-
-def classify(exc, url, kind):
-    """A _SourceFailure naming the cause of a request error (everything except the HTTP 2xx answers)."""
-    where = _host_port(url)
-    if isinstance(exc, _SourceFailure):
-        return exc
-    if isinstance(exc, HTTPError):
-        status = exc.code
-        retry_after = _parse_retry_after(exc.headers.get('Retry-After') if exc.headers else None)
-        exc.close()
-        ngc = kind == 'ngc'
-        if status == 401:
-            return _SourceFailure('http_401', 'HTTP 401 from %s: %s' % (
-                where, 'NGC needs an API key for this model (none given, or it was rejected)' if ngc
-                else 'the server wants credentials'))
-        if status == 403:
-            return _SourceFailure('http_403', 'HTTP 403 from %s: %s' % (
-                where, 'private model, or the API key has no access to it' if ngc else 'access denied'))
-        if status == 404:
-            return _SourceFailure('http_404', 'HTTP 404 from %s: no such file%s' % (
-                where, ' (or a private model asked for without a key)' if ngc else ''))
-        if status == 429:
-            return _SourceFailure('http_429', 'HTTP 429 from %s: rate limited%s' % (
-                where, ', Retry-After %ss' % retry_after if retry_after is not None else ''),
-                retryable=True, wait=retry_after)
-        if 500 <= status <= 599:
-            return _SourceFailure('http_5xx', 'HTTP %d from %s: server error' % (status, where),
-                                  retryable=True, wait=retry_after)
-        return _SourceFailure('http_error', 'HTTP %d from %s' % (status, where))
-    reason = exc.reason if isinstance(exc, URLError) else exc
-    if isinstance(reason, (ssl.SSLError, ssl.CertificateError)):
-        return _SourceFailure('tls_error', 'TLS handshake with %s failed: %s' % (where, _ssl_text(reason)))
-    if isinstance(reason, socket.timeout):
-        return _SourceFailure('unreachable', 'no answer from %s within the timeout' % where, retryable=True)
-    if isinstance(reason, ConnectionRefusedError):
-        return _SourceFailure('unreachable', 'connection to %s refused (nothing listens there)' % where)
-    if isinstance(reason, socket.gaierror):
-        return _SourceFailure('unreachable', 'host name of %s does not resolve' % where)
-    if isinstance(reason, (ConnectionError, HTTPException)):
-        return _SourceFailure('transfer_interrupted', 'connection to %s dropped: %s' % (
-            where, reason.__class__.__name__), retryable=True)
-    if isinstance(reason, OSError):
-        return _SourceFailure('unreachable', 'cannot reach %s: %s' % (where, reason.strerror or reason),
-                              retryable=True)
-    return _SourceFailure('unreachable', 'request to %s failed: %s' % (where, reason))
-
-
-def _ssl_text(exc):
-    return getattr(exc, 'verify_message', None) or getattr(exc, 'reason', None) or str(exc)
-
-
-REQUEST_ERRORS = (URLError, OSError, HTTPException, ssl.CertificateError)
-
-
-class NgcCredentials(object):
-    """The Authorization header each URL may carry. A personal key (``nvapi-``) is a bearer token itself;
-    a legacy key is traded once, at ``ngc_auth_url`` with Basic ``$oauthtoken:<key>``, for a session
-    token. Key and token go only to their own origins, and never to a ``mirror`` source."""
-
-    def __init__(self, spec, http):
-        self.api_key = spec.api_key
-        self.api_origin = url_origin(spec.ngc_base_url)
-        self.auth_url = spec.ngc_auth_url
-        self.scopes = spec.ngc.token_scopes() if spec.ngc else []
-        self.http = http
-        self.token = None
-
-    def for_source(self, source):
-        """``credential_for`` of HttpClient.open for requests that start at ``source``."""
-        origin = url_origin(source.display)
-
-        def credential_for(url):
-            if source.basic and url_origin(url) == origin:
-                return source.basic
-            return self.for_url(url, source.kind)
-        return credential_for
-
-    def for_url(self, url, kind):
-        if not self.api_key or kind == 'mirror' or url_origin(url) != self.api_origin:
-            return None
-        if self.api_key.startswith(NGC_PERSONAL_KEY_PREFIX):
-            return 'Bearer %s' % self.api_key
-        if self.token is None:
-            self.token = self._session_token()
-        return 'Bearer %s' % self.token
-
-    def _session_token(self):
-        query = urlencode([('service', 'ngc')] + [('scope', scope) for scope in self.scopes])
-        url = '%s%s%s' % (self.auth_url, '&' if '?' in self.auth_url else '?', query)
-        basic = 'Basic %s' % base64.b64encode(
-            ('%s:%s' % (NGC_TOKEN_USER, self.api_key)).encode('utf-8')).decode('ascii')
-        auth_origin = url_origin(self.auth_url)
-        try:
-            response, _final_url = self.http.open(
-                url, {'Accept': 'application/json'}, 'GET',
-                lambda hop: basic if url_origin(hop) == auth_origin else None)
-            with response:
-                token = json.loads(response.read().decode('utf-8')).get('token')
-        except HTTPError as err:
-            if err.code in (401, 403):
-                err.close()
-                raise _SourceFailure('http_401', 'NGC token service %s rejected the API key (HTTP %d)'
-                                     % (_host_port(self.auth_url), err.code))
-            raise classify(err, self.auth_url, 'ngc')
-        except ValueError:
-            raise _SourceFailure('ngc_auth_failed', 'NGC token service %s sent no JSON'
-                                 % _host_port(self.auth_url))
-        except REQUEST_ERRORS as exc:
-            raise classify(exc, self.auth_url, 'ngc')
-        if not token:
-            raise _SourceFailure('ngc_auth_failed', 'NGC token service %s sent no token'
-                                 % _host_port(self.auth_url))
-        return token
 
 
 # -- the partial file -------------------------------------------------------------------------------
@@ -678,8 +488,9 @@ class ModelFetcher(object):
     def __init__(self, spec, sleep=time.sleep):
         self.spec = spec
         self.sleep = sleep
-        self.http = HttpClient(spec.timeout, spec.validate_certs, spec.ca_path)
-        self.credentials = NgcCredentials(spec, self.http)
+        self._net = None
+        self.http = None
+        self.credentials = None
         self.models_dir = os.path.join(spec.store, 'models')
         self.partial_dir = os.path.join(self.models_dir, '.partial')
         self.refs_dir = os.path.join(self.models_dir, '.refs')
@@ -687,6 +498,16 @@ class ModelFetcher(object):
         self.attempts = []
         self.bytes_transferred = 0
         self.resumed_from = 0
+
+    def _network(self):
+        """The HTTP side (``_http``), imported when the first URL is opened: a cache hit or a file copied
+        from the controller costs the host none of its imports."""
+        if self._net is None:
+            from ansible_collections.tao.fleet.plugins.module_utils import _http
+            self.http = _http.HttpClient(self.spec.timeout, self.spec.validate_certs, self.spec.ca_path)
+            self.credentials = _http.NgcCredentials(self.spec, self.http)
+            self._net = _http
+        return self._net
 
     # -- entry point ------------------------------------------------------------------------------
     def run(self, check_mode=False):
@@ -733,14 +554,15 @@ class ModelFetcher(object):
     def _fetch_small(self, url):
         """A checksum list (small): every failure is final, with the same causes as a model source."""
         kind = 'url'
+        net = self._network()
         try:
             response, _final_url = self.http.open(url, {}, 'GET', lambda hop: self.credentials.for_url(hop, kind))
             with response:
                 return response.read(1 << 20).decode('utf-8', 'replace')
         except _SourceFailure as failure:
             raise self._all_failed([(url, failure)], 'the checksum list')
-        except REQUEST_ERRORS as exc:
-            raise self._all_failed([(url, classify(exc, url, kind))], 'the checksum list')
+        except net.REQUEST_ERRORS as exc:
+            raise self._all_failed([(url, net.classify(exc, url, kind))], 'the checksum list')
 
     # -- cache ------------------------------------------------------------------------------------
     def _final_path(self, sha256):
@@ -776,6 +598,7 @@ class ModelFetcher(object):
         The first source that answers decides; same source URL and same strong ETag (or same
         Last-Modified and length) means current. When none answers (or HEAD is refused), the file is
         downloaded again, and that download reports what is wrong with each source."""
+        net = self._network()
         for source in self.spec.sources:
             attempt = {'source': source.display, 'method': 'HEAD', 'range_start': None, 'status': None,
                        'bytes': 0}
@@ -786,8 +609,8 @@ class ModelFetcher(object):
             except _SourceFailure as failure:
                 attempt['error'] = failure.code
                 continue
-            except REQUEST_ERRORS as exc:
-                attempt['error'] = classify(exc, source.display, source.kind).code
+            except net.REQUEST_ERRORS as exc:
+                attempt['error'] = net.classify(exc, source.display, source.kind).code
                 continue
             with response:
                 attempt['status'] = response.getcode()
@@ -980,10 +803,11 @@ class ModelFetcher(object):
                 headers['If-Range'] = validator
         attempt = {'source': source.display, 'method': 'GET', 'range_start': offset, 'status': None, 'bytes': 0}
         self.attempts.append(attempt)
+        net = self._network()
         try:
             response, final_url = self.http.open(source.display, headers, 'GET',
                                                  self.credentials.for_source(source))
-        except HTTPError as err:
+        except net.HTTPError as err:
             if err.code == 416 and offset:
                 attempt['status'] = 416
                 total = _parse_content_range(err.headers.get('Content-Range'))[1]
@@ -992,13 +816,14 @@ class ModelFetcher(object):
                     self.resumed_from = offset
                     return 'complete'
                 return 'restart'
-            raise classify(err, source.display, source.kind)
-        except REQUEST_ERRORS as exc:
-            raise classify(exc, source.display, source.kind)
+            raise net.classify(err, source.display, source.kind)
+        except net.REQUEST_ERRORS as exc:
+            raise net.classify(exc, source.display, source.kind)
         with response:
             return self._receive(response, final_url, source, partial, offset, attempt)
 
     def _receive(self, response, final_url, source, partial, offset, attempt):
+        net = self._network()
         status = response.getcode()
         attempt['status'] = status
         headers = response.headers
@@ -1036,7 +861,7 @@ class ModelFetcher(object):
         while True:
             try:
                 block = response.read(CHUNK_SIZE)
-            except (socket.timeout, OSError, HTTPException) as exc:
+            except net.READ_ERRORS as exc:
                 interrupted = exc
                 break
             if not block:
@@ -1046,7 +871,7 @@ class ModelFetcher(object):
             self.bytes_transferred += len(block)
         self._sync(partial, total)
         if interrupted is not None or (total is not None and partial.size < total):
-            why = 'no data for %ss' % self.spec.timeout if isinstance(interrupted, socket.timeout) \
+            why = 'no data for %ss' % self.spec.timeout if isinstance(interrupted, net.TIMEOUT) \
                 else 'connection closed'
             # A cut after some progress resumes at once; one that moved nothing backs off first.
             raise _SourceFailure('transfer_interrupted', 'transfer cut after %d of %s bytes (%s)' % (
