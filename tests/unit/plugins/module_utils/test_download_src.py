@@ -10,6 +10,8 @@ __metaclass__ = type
 
 import hashlib
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -85,3 +87,18 @@ def test_src_needs_sha256_and_no_other_source(arrived, store, extra):
     with pytest.raises(TaoFleetError) as caught:
         FetchSpec(store, **arguments)
     assert caught.value.code == 'invalid_argument'
+
+
+def test_a_copy_and_a_cache_hit_load_no_network_code(arrived, store):
+    # the host's half of every controller_cache run: ssl, urllib.request and http.client cost it tens of ms
+    script = (
+        "import sys\n"
+        "from ansible_collections.tao.fleet.plugins.module_utils._download import FetchSpec, fetch_model\n"
+        "for _ in range(2):\n"
+        "    fetch_model(FetchSpec(%r, src=%r, sha256=%r))\n"
+        "print(' '.join(sorted(m for m in ('ssl', 'urllib.request', 'http.client', "
+        "'ansible_collections.tao.fleet.plugins.module_utils._http') if m in sys.modules)))\n"
+    ) % (store, arrived, SHA256)
+    loaded = subprocess.check_output([sys.executable, '-c', script], env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in sys.path if p))).decode().strip()
+    assert loaded == '' and os.path.isfile(os.path.join(store, 'models', SHA256))
