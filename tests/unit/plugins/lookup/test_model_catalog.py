@@ -65,7 +65,7 @@ def test_an_edited_catalog_is_parsed_again(catalog, tmp_path, parses):
 def test_a_catalog_json_would_alter_is_not_cached(tmp_path, parses):
     path = tmp_path / 'models.yml'
     path.write_text('schema_version: 1\nmodels:\n  standin:\n    sizes: {1: small}\n')
-    for _ in range(2):
+    for _attempt in range(2):
         assert load_catalog_once(str(path), str(tmp_path / 'run'))['standin']['sizes'] == {1: 'small'}
     assert len(parses) == 2
 
@@ -73,7 +73,7 @@ def test_a_catalog_json_would_alter_is_not_cached(tmp_path, parses):
 def test_an_unwritable_run_dir_only_costs_the_cache(catalog, tmp_path, parses):
     blocker = tmp_path / 'run'
     blocker.write_text('a file where the run dir should be')
-    for _ in range(2):
+    for _attempt in range(2):
         assert load_catalog_once(catalog, str(blocker))['standin']['description'] == 'first'
     assert len(parses) == 2
 

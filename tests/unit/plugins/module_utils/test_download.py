@@ -673,15 +673,15 @@ def test_forks_fetching_into_one_empty_store_at_once_download_once(site, store):
     context = multiprocessing.get_context('fork')
     barrier, answers = context.Barrier(forks), context.Queue()
     processes = [context.Process(target=_fetch_when_all_are_ready, args=(ngc_spec(site, store), barrier, answers))
-                 for _ in range(forks)]
+                 for _fork in range(forks)]
     for process in processes:
         process.start()
-    got = [answers.get(timeout=60) for _ in processes]
+    got = [answers.get(timeout=60) for _process in processes]
     for process in processes:
         process.join(60)
-    assert [state for state, _, _ in got] == ['ok'] * forks, got
-    assert set(path for _, path, _ in got) == {os.path.join(store, 'models', _sha(site.model))}
-    assert sum(moved for _, _, moved in got) == len(site.model)
+    assert [answer[0] for answer in got] == ['ok'] * forks, got
+    assert set(answer[1] for answer in got) == {os.path.join(store, 'models', _sha(site.model))}
+    assert sum(answer[2] for answer in got) == len(site.model)
     assert [e['status'] for e in site.file_log()] == [200]
 
 
