@@ -26,12 +26,12 @@ __metaclass__ = type
 import hashlib
 import json
 import os
-import tempfile
 
 from ansible import constants as C
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.tao.fleet.plugins.module_utils._atomic import make_dirs, write_file
 from ansible_collections.tao.fleet.plugins.module_utils._download import FetchSpec, fetch_model
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_hint
@@ -70,17 +70,13 @@ def read_run_memo(path):
 
 
 def write_run_memo(path, controller):
-    """Keep the answer for the next hosts of this run (temp file + rename: forks read it concurrently); a
-    memo that cannot be written only costs the next host a checksum request and a hash."""
+    """Keep the answer for the next hosts of this run (written whole: forks read it concurrently); a memo
+    that cannot be written only costs the next host a checksum request and a hash."""
     try:
         memo = {'controller': controller, 'stat': _stat_of(controller['path'])}
-        directory = os.path.dirname(path)
-        os.makedirs(directory, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix='.tmp-', dir=directory)
-        with os.fdopen(handle, 'w') as out:
-            json.dump(memo, out)
-        os.rename(temp, path)
-    except (IOError, OSError, TypeError, ValueError):
+        make_dirs(os.path.dirname(path))
+        write_file(path, json.dumps(memo).encode('utf-8'))
+    except (OSError, TaoFleetError):
         pass
 
 

@@ -32,6 +32,8 @@ import time
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.tao.fleet.plugins.module_utils._atomic import make_dirs, write_file
+from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_has_engine, store_hint
 
 MODULE = 'tao.fleet.trt_engine'
@@ -99,12 +101,9 @@ def write_prediction(share, key, fingerprint):
     costs later hosts their probe call."""
     directory = os.path.join(share, PREDICTIONS)
     try:
-        os.makedirs(directory, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix='.tmp-', dir=directory)
-        with os.fdopen(handle, 'w') as out:
-            out.write(fingerprint)
-        os.rename(temp, os.path.join(directory, key))
-    except (IOError, OSError):
+        make_dirs(directory)
+        write_file(os.path.join(directory, key), fingerprint.encode('ascii'))
+    except TaoFleetError:
         pass
 
 

@@ -91,7 +91,6 @@ _raw:
 import hashlib
 import json
 import os
-import tempfile
 
 import yaml
 
@@ -100,6 +99,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.tao.fleet.plugins.module_utils._atomic import make_dirs, write_file
 from ansible_collections.tao.fleet.plugins.module_utils._catalog import (
     SCHEMA_VERSION,
     merge_models,
@@ -158,12 +158,9 @@ def load_catalog_once(path, run_dir):
         try:
             text = json.dumps(models)
             if json.loads(text) == models:
-                os.makedirs(os.path.dirname(cached), exist_ok=True)
-                handle, temp = tempfile.mkstemp(prefix='.tmp-', dir=os.path.dirname(cached))
-                with os.fdopen(handle, 'w') as out:
-                    out.write(text)
-                os.rename(temp, cached)
-        except (OSError, TypeError, ValueError):
+                make_dirs(os.path.dirname(cached))
+                write_file(cached, text.encode('utf-8'))
+        except (TaoFleetError, TypeError, ValueError):
             pass
     return models
 
