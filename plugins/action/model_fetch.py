@@ -23,19 +23,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
-import json
 import os
 
 from ansible import constants as C
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.tao.fleet.plugins.module_utils._atomic import make_dirs, write_file
 from ansible_collections.tao.fleet.plugins.module_utils._download import FetchSpec, fetch_model
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_hint
 from ansible_collections.tao.fleet.plugins.modules.model_fetch import ARGUMENT_SPEC
+from ansible_collections.tao.fleet.plugins.plugin_utils.run_cache import read_json, run_file, write_json
 
 MODULE = 'tao.fleet.model_fetch'
 # options that describe the host's side only; every other option describes the controller's download
@@ -48,8 +46,7 @@ def run_memo_path(run_dir, cache, download):
     """Where this run keeps the controller's answer for one download: keyed by the cache and every source
     option except the API key (which names no other file and is never written down)."""
     options = dict((key, value) for key, value in download.items() if key != 'api_key')
-    key = hashlib.sha256(json.dumps([cache, options], sort_keys=True, default=str).encode('utf-8')).hexdigest()
-    return os.path.join(run_dir, 'tao_fleet_model_fetch', key + '.json')
+    return run_file(run_dir, 'tao_fleet_model_fetch', [cache, options])
 
 
 def _stat_of(path):
@@ -59,24 +56,21 @@ def _stat_of(path):
 
 def read_run_memo(path):
     """The controller's earlier answer in this run, if its file is still the one it verified."""
+    memo = read_json(path)
     try:
-        with open(path) as handle:
-            memo = json.load(handle)
         if _stat_of(memo['controller']['path']) == memo['stat']:
             return memo['controller']
-    except (IOError, OSError, ValueError, KeyError, TypeError):
+    except (OSError, KeyError, TypeError):
         pass
     return None
 
 
 def write_run_memo(path, controller):
-    """Keep the answer for the next hosts of this run (written whole: forks read it concurrently); a memo
-    that cannot be written only costs the next host a checksum request and a hash."""
+    """Keep the answer, with its file's stat, for the next hosts of this run; a memo that cannot be written
+    only costs the next host a checksum request and a hash."""
     try:
-        memo = {'controller': controller, 'stat': _stat_of(controller['path'])}
-        make_dirs(os.path.dirname(path))
-        write_file(path, json.dumps(memo).encode('utf-8'))
-    except (OSError, TaoFleetError):
+        write_json(path, {'controller': controller, 'stat': _stat_of(controller['path'])})
+    except OSError:
         pass
 
 

@@ -88,7 +88,6 @@ _raw:
   elements: dict
 '''
 
-import hashlib
 import json
 import os
 
@@ -99,12 +98,12 @@ from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.tao.fleet.plugins.module_utils._atomic import make_dirs, write_file
 from ansible_collections.tao.fleet.plugins.module_utils._catalog import (
     SCHEMA_VERSION,
     merge_models,
 )
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
+from ansible_collections.tao.fleet.plugins.plugin_utils.run_cache import read_json, run_file, write_json
 
 # libyaml's loader where PyYAML has it: the lookup runs once per host and task, and the pure-Python
 # loader made it a tenth of a 50-host rollout's controller time (docs/scale.md).
@@ -139,29 +138,20 @@ def run_cache_path(run_dir, path):
         info = os.stat(path)
     except OSError:
         return None
-    key = json.dumps([os.path.abspath(path), info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev])
-    return os.path.join(run_dir, RUN_CACHE_DIR, hashlib.sha256(key.encode('utf-8')).hexdigest() + '.json')
+    return run_file(run_dir, RUN_CACHE_DIR, [os.path.abspath(path), info.st_size, info.st_mtime_ns,
+                                             info.st_ino, info.st_dev])
 
 
 def load_catalog_once(path, run_dir):
     """:func:`load_catalog`, parsed once per run: later calls read the JSON copy while the file is
     unchanged. A catalog that JSON would alter (keys that are not strings) is parsed every time."""
     cached = run_cache_path(run_dir, path)
-    if cached is not None:
-        try:
-            with open(cached) as handle:
-                return json.load(handle)
-        except (OSError, ValueError):
-            pass
+    models = read_json(cached) if cached is not None else None
+    if models is not None:
+        return models
     models = load_catalog(path)
-    if cached is not None:
-        try:
-            text = json.dumps(models)
-            if json.loads(text) == models:
-                make_dirs(os.path.dirname(cached))
-                write_file(cached, text.encode('utf-8'))
-        except (TaoFleetError, TypeError, ValueError):
-            pass
+    if cached is not None and json.loads(json.dumps(models, default=str)) == models:
+        write_json(cached, models)
     return models
 
 
