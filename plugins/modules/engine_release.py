@@ -158,45 +158,7 @@ fix:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
-from ansible_collections.tao.fleet.plugins.module_utils._store import ACTIVE, PREVIOUS, EngineStore
-
-
-def release(module, seen):
-    """The task's result. ``seen['active_before']``: the engine active before the task, once read (a
-    failure reports it too, so that a caller knows whether a switch it asked for had happened)."""
-    params = module.params
-    store = EngineStore(params['store'])
-    model = store.check_model(params['model'])
-    seen['active_before'] = store.links(model)[ACTIVE]
-    if params['state'] == 'active':
-        transition = store.activate(model, params['fingerprint'], force=params['force'],
-                                    check_mode=module.check_mode)
-    else:
-        transition = store.rollback(model, from_fingerprint=params['fingerprint'],
-                                    check_mode=module.check_mode)
-    cleanup = store.gc(model, keep=params['keep'], check_mode=module.check_mode,
-                       links=transition['after'] if module.check_mode else None)
-
-    after = transition['after']
-    result = {
-        'changed': transition['changed'] or bool(cleanup['removed']) or bool(cleanup['stale_removed']),
-        'active': after[ACTIVE],
-        'active_before': transition['before'][ACTIVE],
-        'previous': after[PREVIOUS],
-        'rolled_back_from': after['rolled_back_from'],
-        'removed': cleanup['removed'],
-        'stale_removed': cleanup['stale_removed'],
-        'engine_path': store.active_engine_path(model),
-        'msg': transition['message'],
-    }
-    if module._diff:
-        result['diff'] = {
-            'before': dict((name, transition['before'][name]) for name in (ACTIVE, PREVIOUS)),
-            'after': dict((name, after[name]) for name in (ACTIVE, PREVIOUS)),
-        }
-    for warning in transition['warnings']:
-        module.warn(warning)
-    return result
+from ansible_collections.tao.fleet.plugins.module_utils._release import release_engine
 
 
 def main():
@@ -216,9 +178,11 @@ def main():
         module.fail_json(msg='keep must be 0 or more, got %d.' % module.params['keep'], error_code='invalid_argument')
     seen = {}
     try:
-        result = release(module, seen)
+        result, warnings = release_engine(module.params, seen, check_mode=module.check_mode, diff=module._diff)
     except TaoFleetError as err:
         module.fail_json(active_before=seen.get('active_before'), **err.to_result())
+    for warning in warnings:
+        module.warn(warning)
     module.exit_json(**result)
 
 
