@@ -20,6 +20,7 @@ import yaml
 
 from ansible.module_utils.common.warnings import get_warning_messages
 
+from ansible_collections.tao.fleet.plugins.doc_fragments import trt_engine as trt_engine_options
 from ansible_collections.tao.fleet.plugins.module_utils import _etlt
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import BUILD_OPTION_DEFAULTS
 from ansible_collections.tao.fleet.plugins.modules import trt_engine
@@ -107,7 +108,9 @@ def test_build_timeout_must_be_positive(host):
 def test_documented_defaults_are_the_fingerprint_defaults():
     """The options have no argspec defaults (so converter_args conflicts can be told apart); the text says
     what unset means, and must say what _fingerprint.BUILD_OPTION_DEFAULTS holds."""
-    options = yaml.safe_load(trt_engine.DOCUMENTATION)['options']
+    # trt_engine and engine_deploy document them in one doc fragment
+    options = yaml.safe_load(trt_engine_options.ModuleDocFragment.DOCUMENTATION)['options']
+    assert 'tao.fleet.trt_engine' in yaml.safe_load(trt_engine.DOCUMENTATION)['extends_documentation_fragment']
     said = dict((name, re.search(r'Unset means (?:tao-converter.s default, )?C\(([^)]+)\)', ' '.join(option['description'])))
                 for name, option in options.items())
     assert said['precision'].group(1) == BUILD_OPTION_DEFAULTS['precision']
