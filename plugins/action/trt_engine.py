@@ -44,7 +44,9 @@ PREDICTIONS = '.predictions'
 # options that do not change the fingerprint, or name paths that differ from host to host; model_key and
 # converter_args (which may hold -k) are secrets: a mismatch they cause only costs one wasted copy
 NOT_PREDICTIVE = ('store', 'sysroot', 'engine_share', 'shared_engine', 'build', 'build_timeout',
-                  'build_memory_limit', 'model_key', 'converter_args', 'keep_decrypted_model')
+                  'build_memory_limit', 'model_key', 'converter_args', 'keep_decrypted_model',
+                  # tao.fleet.engine_deploy's stages after the engine
+                  'smoke', 'consumers', 'keep')
 
 
 def _sha256(path):
@@ -139,6 +141,8 @@ class ActionModule(ActionBase):
 
     # the temp dir is made only when a share entry is copied, so a reused engine costs one module call
     TRANSFERS_FILES = False
+    # the module on the host; tao.fleet.engine_deploy's action is this class with its own module
+    MODULE = MODULE
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -146,7 +150,7 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         share = args.pop('engine_share', None)
         if not share or self._play_context.check_mode:
-            result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
+            result.update(self._execute_module(module_name=self.MODULE, module_args=args, task_vars=task_vars))
             return result
         share = os.path.abspath(os.path.expanduser(share))
         try:
@@ -157,7 +161,7 @@ class ActionModule(ActionBase):
         return result
 
     def _module(self, args, task_vars, **extra):
-        return self._execute_module(module_name=MODULE, module_args=dict(args, **extra), task_vars=task_vars)
+        return self._execute_module(module_name=self.MODULE, module_args=dict(args, **extra), task_vars=task_vars)
 
     def _with_share(self, share, args, task_vars):
         key = prediction_key(args)

@@ -14,6 +14,8 @@ import json
 import multiprocessing
 import os
 
+from ansible_collections.tao.fleet.plugins.action.engine_deploy import ActionModule as EngineDeployAction
+from ansible_collections.tao.fleet.plugins.action.trt_engine import ActionModule as EngineAction
 from ansible_collections.tao.fleet.plugins.action.trt_engine import (
     ShareLock, entry_problem, prediction_key, read_prediction, write_prediction)
 
@@ -98,6 +100,18 @@ def test_what_changes_the_fingerprint_changes_the_prediction_key():
     assert prediction_key(engine_args(precision='fp32')) != base
     assert prediction_key(engine_args(model_path='/stores/orin-01/models/' + 'd' * 64)) != base
     assert prediction_key(engine_args(platform=dict(PLATFORM, platform_key={'tensorrt': '8.6.2'}))) != base
+
+
+def test_engine_deploys_later_stages_stay_out_of_the_prediction_key():
+    # engine_deploy's smoke test, consumer files and release do not change the fingerprint
+    later = engine_args(smoke={'model_entry': {'id': 'peoplenet'}, 'expect': {'min_detections': 1}},
+                        consumers={'deepstream': True}, keep=5)
+    assert prediction_key(later) == prediction_key(engine_args())
+
+
+def test_engine_deploys_action_is_the_share_action_for_its_own_module():
+    assert EngineDeployAction.MODULE == 'tao.fleet.engine_deploy' and EngineAction.MODULE == 'tao.fleet.trt_engine'
+    assert issubclass(EngineDeployAction, EngineAction)
 
 
 def test_no_prediction_without_the_platform_in_the_options():

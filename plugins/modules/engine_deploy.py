@@ -1,0 +1,293 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: tao.fleet contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: engine_deploy
+short_description: Build or reuse a TensorRT engine, smoke-test it, write its consumer files and make it active, in one call
+description:
+  - Does in one module call on the host what M(tao.fleet.trt_engine), M(tao.fleet.engine_smoke),
+    M(tao.fleet.engine_consumers) and M(tao.fleet.engine_release) do in four, with their code, in that
+    order. One call costs a host about as much as a stage's own work, so a rollout over many hosts saves
+    three round trips per host. Role C(tao.fleet.deploy_model) deploys with it.
+  - The engine options are M(tao.fleet.trt_engine)'s, including O(engine_share) (the action plugin takes
+    the engine from the share on the controller, or publishes the one built here).
+  - The smoke test runs on every engine this call built or took from the share, and on a reused engine
+    whose manifest records no passed test (O(smoke.rerun) tests it again in any case).
+  - The first stage that fails stops the rest, and RV(stage) names it. Nothing before the release touches
+    the C(active) link, and a release that fails after switching is undone in the same call, so the engine
+    that was active stays active.
+version_added: 0.2.0
+author:
+  - tao.fleet contributors (@tao-fleet)
+extends_documentation_fragment:
+  - tao.fleet.attributes
+  - tao.fleet.attributes.store
+  - tao.fleet.attributes.sysroot
+  - tao.fleet.trt_engine
+attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+    details:
+      - The action plugin runs the controller half of O(engine_share), as for M(tao.fleet.trt_engine).
+  check_mode:
+    support: full
+    details:
+      - Reports whether a build would happen and stops there when it would (there is no engine to test);
+        with an engine in the store, runs the smoke test and reports what the consumer files and the
+        release would change, writing nothing.
+  diff_mode:
+    support: partial
+    details:
+      - The consumer files and the C(active) and C(previous) links, as M(tao.fleet.engine_consumers) and
+        M(tao.fleet.engine_release) show them.
+  idempotent:
+    support: full
+options:
+  smoke:
+    description:
+      - The smoke test, with the options of M(tao.fleet.engine_smoke) that are not the engine's (store,
+        model, fingerprint, model key and platform come from this task).
+    type: dict
+    required: true
+    suboptions:
+      model_entry:
+        description: The model's catalog entry (P(tao.fleet.model_catalog#lookup)).
+        type: dict
+        required: true
+      image:
+        description:
+          - A PNG or binary PPM/PGM image on the host. Unset, the generated scene (O(smoke.scene)) is used,
+            which only the stand-in model detects anything in; a real model then needs O(smoke.expect),
+            else the task fails with C(smoke_image_missing).
+        type: path
+      scene:
+        description: The generated scene's C(seed), C(count), C(distractors), C(width), C(height).
+        type: dict
+      expect:
+        description: What the test must find (M(tao.fleet.engine_smoke)'s O(tao.fleet.engine_smoke#module:expect)).
+        type: dict
+      postprocessing:
+        description: Post-processing settings that override the catalog entry's.
+        type: dict
+      backend:
+        description: V(auto), V(tensorrt) or V(onnxruntime), as for M(tao.fleet.engine_smoke).
+        type: str
+        choices: [auto, tensorrt, onnxruntime]
+        default: auto
+      warmup:
+        description: Untimed runs before the timed ones.
+        type: int
+        default: 3
+      runs:
+        description: Timed runs.
+        type: int
+        default: 20
+      batch:
+        description: Images per run.
+        type: int
+        default: 1
+      device:
+        description: CUDA device ordinal for the TensorRT backend.
+        type: int
+        default: 0
+      timeout:
+        description: Seconds the TensorRT run may take before it is killed.
+        type: int
+        default: 600
+      rerun:
+        description: Test a reused engine again even when its manifest records a passed test.
+        type: bool
+        default: false
+  consumers:
+    description:
+      - The DeepStream and Triton files of M(tao.fleet.engine_consumers), written after the smoke test and
+        before the release (so that the release switches engine and files in one rename). Unset, or with
+        neither O(consumers.deepstream) nor O(consumers.triton), none are written.
+    type: dict
+    suboptions:
+      model_entry:
+        description: The catalog entry; default O(smoke.model_entry).
+        type: dict
+      artifact:
+        description: The catalog artifact the engine was built from.
+        type: dict
+      deepstream:
+        description: Write the DeepStream nvinfer config and labels file.
+        type: bool
+        default: false
+      deepstream_dir:
+        description: Directory of the stable DeepStream links. Default is C(<store>/deepstream).
+        type: path
+      gpu_id:
+        description: C(gpu-id) of the nvinfer config and the GPU of the Triton instance group.
+        type: int
+        default: 0
+      batch_size:
+        description: C(batch-size) of the nvinfer config.
+        type: int
+        default: 1
+      gie_unique_id:
+        description: C(gie-unique-id) of the nvinfer config.
+        type: int
+        default: 1
+      triton:
+        description: Write the Triton model repository entry.
+        type: bool
+        default: false
+      triton_repository:
+        description: The Triton model repository. Default is C(<store>/triton).
+        type: path
+      triton_model_name:
+        description: Model name in the Triton repository.
+        type: str
+      triton_max_batch_size:
+        description: C(max_batch_size) of the Triton config.
+        type: int
+  keep:
+    description: Engines of the model to keep after the release (M(tao.fleet.engine_release)'s O(tao.fleet.engine_release#module:keep)).
+    type: int
+    default: 3
+notes:
+  - C(docs/engine_deploy.md) in the collection says which stage's code does what; each stage's own module
+    page has the details of its options, results and errors.
+seealso:
+  - module: tao.fleet.trt_engine
+  - module: tao.fleet.engine_smoke
+  - module: tao.fleet.engine_consumers
+  - module: tao.fleet.engine_release
+'''
+
+EXAMPLES = r'''
+- name: Build (or reuse) the PeopleNet engine, test it on a picture, and make it active
+  tao.fleet.engine_deploy:
+    model_path: "{{ fetched.path }}"
+    model: "{{ choice }}"
+    model_name: peoplenet
+    platform: "{{ ansible_facts.tao_platform }}"
+    precision: fp16
+    smoke:
+      model_entry: "{{ lookup('tao.fleet.model_catalog', 'peoplenet') }}"
+      image: /opt/test/people.png
+      expect: {min_detections: 1, classes: [person]}
+    consumers:
+      deepstream: true
+    keep: 3
+  vars:
+    choice: "{{ lookup('tao.fleet.model_catalog', 'peoplenet') | tao.fleet.model_artifact(ansible_facts.tao_platform) }}"
+  register: deployed
+'''
+
+RETURN = r'''
+stage:
+  description: The last stage that ran (V(engine), V(smoke), V(consumers) or V(release)); on failure, the one that failed.
+  returned: always
+  type: str
+fingerprint:
+  description: The engine's fingerprint; this and the other keys of M(tao.fleet.trt_engine)'s result (C(built), C(reused), C(shared), C(engine_path), C(manifest), C(share)...) are returned as that module returns them.
+  returned: always
+  type: str
+missing:
+  description: True when O(build=false) and no engine was found; no later stage ran.
+  returned: always
+  type: bool
+smoke:
+  description: M(tao.fleet.engine_smoke)'s result (on failure too, with C(passed=false)); null when the engine was reused and its manifest records a passed test.
+  returned: always
+  type: dict
+consumers:
+  description: M(tao.fleet.engine_consumers)'s result; null when no files were asked for or an earlier stage stopped.
+  returned: always
+  type: dict
+release:
+  description: M(tao.fleet.engine_release)'s result (C(active), C(active_before), C(previous), C(removed)...); null when an earlier stage stopped.
+  returned: always
+  type: dict
+error_code:
+  description: Stable id of the failure, the failing stage's (C(model_key_rejected), C(smoke_failed), C(smoke_image_missing)...).
+  returned: failure
+  type: str
+cause:
+  description: Why it most likely failed.
+  returned: failure
+  type: str
+fix:
+  description: What to do next.
+  returned: failure
+  type: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.tao.fleet.plugins.module_utils._deploy import DeployFailed, deploy
+from ansible_collections.tao.fleet.plugins.module_utils._engine_options import ENGINE_OPTION_SPEC
+
+SMOKE_OPTIONS = dict(
+    model_entry=dict(type='dict', required=True),
+    image=dict(type='path'),
+    scene=dict(type='dict'),
+    expect=dict(type='dict'),
+    postprocessing=dict(type='dict'),
+    backend=dict(type='str', choices=['auto', 'tensorrt', 'onnxruntime'], default='auto'),
+    warmup=dict(type='int', default=3),
+    runs=dict(type='int', default=20),
+    batch=dict(type='int', default=1),
+    device=dict(type='int', default=0),
+    timeout=dict(type='int', default=600),
+    rerun=dict(type='bool', default=False),
+)
+CONSUMER_OPTIONS = dict(
+    model_entry=dict(type='dict'),
+    artifact=dict(type='dict'),
+    deepstream=dict(type='bool', default=False),
+    deepstream_dir=dict(type='path'),
+    gpu_id=dict(type='int', default=0),
+    batch_size=dict(type='int', default=1),
+    gie_unique_id=dict(type='int', default=1),
+    triton=dict(type='bool', default=False),
+    triton_repository=dict(type='path'),
+    triton_model_name=dict(type='str'),
+    triton_max_batch_size=dict(type='int'),
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            ENGINE_OPTION_SPEC,
+            smoke=dict(type='dict', required=True, options=SMOKE_OPTIONS, mutually_exclusive=[('image', 'scene')]),
+            consumers=dict(type='dict', options=CONSUMER_OPTIONS),
+            keep=dict(type='int', default=3),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params['engine_share']:
+        module.fail_json(msg='engine_share reached the module on the host: it is handled by the tao.fleet.engine_deploy '
+                             'action plugin on the controller.',
+                         cause='the task was not run through the collection\'s action plugin',
+                         fix='Call the module as tao.fleet.engine_deploy in a playbook, or drop engine_share.',
+                         error_code='invalid_argument', stage='engine')
+    for name, low in (('build_timeout', 1), ('keep', 0)):
+        if params[name] < low:
+            module.fail_json(msg='%s must be %d or more, got %d.' % (name, low, params[name]),
+                             error_code='invalid_argument', stage='engine')
+    try:
+        result, warnings = deploy(params, check_mode=module.check_mode, diff=module._diff)
+    except DeployFailed as failed:
+        for warning in failed.warnings:
+            module.warn(warning)
+        module.fail_json(**failed.to_result())
+    for warning in warnings:
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
