@@ -45,6 +45,8 @@ PROFILES = ("orin-nx-jp62", "thor-jp70")
 HOSTS = ["%s-%02d" % (PROFILES[i % 2], i + 1) for i in range(6)]
 MODEL_SUFFIXES = (".onnx", ".etlt")
 ROLE = "tao.fleet.deploy_model : "
+# stages engine, smoke, consumers and release: one tao.fleet.engine_deploy call
+ENGINE_TASK = "Build or reuse the engine, smoke-test it and make it active"
 API_KEY = "nvapi-SCALE-TEST-0123456789abcdef0123456789abcdef"
 
 
@@ -202,7 +204,7 @@ def test_one_origin_download_and_one_build_per_platform_class(scale_fleet, runne
     assert all(first.result(name, ROLE + "Fetch the model file into the store")["controller"]["probe_skipped"]
                for name in HOSTS)
     for name in HOSTS:
-        engine = first.result(name, ROLE + "Build the engine, or reuse the one already built for this platform")
+        engine = first.result(name, ROLE + ENGINE_TASK)
         expected = (None, False) if name in canaries else (engine["fingerprint"], True)
         assert (engine["share"]["predicted"], engine["share"]["used"]) == expected, (name, engine["share"])
 
@@ -218,7 +220,7 @@ def test_one_origin_download_and_one_build_per_platform_class(scale_fleet, runne
         # the store has both now: the host is asked first, and nothing is copied
         fetched = second.result(name, ROLE + "Fetch the model file into the store")
         assert fetched["controller"]["probe_skipped"] is False and fetched["bytes_transferred"] == 0
-        engine = second.result(name, ROLE + "Build the engine, or reuse the one already built for this platform")
+        engine = second.result(name, ROLE + ENGINE_TASK)
         assert engine["reused"] is True and "share" not in engine, engine.get("share")
 
 
@@ -243,7 +245,7 @@ def test_a_corrupt_share_entry_is_ignored_and_rebuilt(scale_fleet, runner, origi
     assert (broken / "model.engine").read_bytes() == engine_of_rebuilt.read_bytes()
     assert all(found[name][0]["engine"]["sha256"] != _sha256(good[:100] + bytes([good[100] ^ 0xFF]) + good[101:])
                for name in HOSTS)
-    warned = again.result(rebuilt[0], ROLE + "Build the engine, or reuse the one already built for this platform")
+    warned = again.result(rebuilt[0], ROLE + ENGINE_TASK)
     assert any("was not used" in warning for warning in warned.get("warnings", [])), warned
     assert warned["share"]["found"] is True and warned["share"]["published"] is True
 
