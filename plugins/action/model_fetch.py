@@ -23,55 +23,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-
-from ansible import constants as C
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.tao.fleet.plugins.module_utils._download import FetchSpec, fetch_model
-from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_hint
-from ansible_collections.tao.fleet.plugins.modules.model_fetch import ARGUMENT_SPEC
-from ansible_collections.tao.fleet.plugins.plugin_utils.run_cache import read_json, run_file, write_json
+from ansible_collections.tao.fleet.plugins.plugin_utils.controller_cache import controller_copy, validated_fetch_options
 
 MODULE = 'tao.fleet.model_fetch'
-# options that describe the host's side only; every other option describes the controller's download
-HOST_ONLY = ('name', 'store', 'src', 'controller_cache')
-# what the controller's cached download is kept with in the run memo: a changed file is fetched again
-MEMO_STAT = ('st_size', 'st_mtime_ns', 'st_ino', 'st_dev')
-
-
-def run_memo_path(run_dir, cache, download):
-    """Where this run keeps the controller's answer for one download: keyed by the cache and every source
-    option except the API key (which names no other file and is never written down)."""
-    options = dict((key, value) for key, value in download.items() if key != 'api_key')
-    return run_file(run_dir, 'tao_fleet_model_fetch', [cache, options])
-
-
-def _stat_of(path):
-    info = os.stat(path)
-    return [getattr(info, name) for name in MEMO_STAT]
-
-
-def read_run_memo(path):
-    """The controller's earlier answer in this run, if its file is still the one it verified."""
-    memo = read_json(path)
-    try:
-        if _stat_of(memo['controller']['path']) == memo['stat']:
-            return memo['controller']
-    except (OSError, KeyError, TypeError):
-        pass
-    return None
-
-
-def write_run_memo(path, controller):
-    """Keep the answer, with its file's stat, for the next hosts of this run; a memo that cannot be written
-    only costs the next host a checksum request and a hash."""
-    try:
-        write_json(path, {'controller': controller, 'stat': _stat_of(controller['path'])})
-    except OSError:
-        pass
 
 
 class ActionModule(ActionBase):
@@ -86,11 +43,10 @@ class ActionModule(ActionBase):
         if not args.get('controller_cache'):
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
             return result
-        validated = ArgumentSpecValidator(ARGUMENT_SPEC).validate(args)
-        if validated.error_messages:
-            result.update(failed=True, msg='; '.join(validated.error_messages), error_code='invalid_argument')
+        params, invalid = validated_fetch_options(args)
+        if invalid:
+            result.update(invalid)
             return result
-        params = validated.validated_parameters
         try:
             result.update(self._via_controller(params, task_vars))
         finally:
@@ -99,30 +55,9 @@ class ActionModule(ActionBase):
         return result
 
     def _via_controller(self, params, task_vars):
-        cache = os.path.abspath(os.path.expanduser(params['controller_cache']))
-        download = dict((key, value) for key, value in params.items() if key not in HOST_ONLY)
-        memo_path = run_memo_path(C.DEFAULT_LOCAL_TMP, cache, download)
-        controller, warnings = read_run_memo(memo_path), []
-        if controller is not None:
-            controller.update(source=None, bytes_transferred=0, cache_hit=True, run_memo=True)
-        else:
-            try:
-                spec = FetchSpec(cache, **download)
-                cached, warnings = fetch_model(spec, check_mode=self._play_context.check_mode)
-            except TaoFleetError as err:
-                failed = err.to_result()
-                failed.update(failed=True,
-                              msg='On the controller (controller_cache %s): %s' % (cache, failed['msg']))
-                return failed
-            controller = dict((key, cached.get(key))
-                              for key in ('path', 'sha256', 'size', 'source', 'bytes_transferred', 'cache_hit'))
-            controller['run_memo'] = False
-            if cached['sha256'] is None or (self._play_context.check_mode and not cached['cache_hit']):
-                # check mode, and the controller has not downloaded it yet: the host would get it
-                cached.update(controller=controller, warnings=warnings)
-                return cached
-            if not self._play_context.check_mode:
-                write_run_memo(memo_path, controller)
+        controller, warnings, early = controller_copy(params, self._play_context.check_mode)
+        if early is not None:
+            return early
         # First ask with a src the host cannot have (hosts may share the controller's file system, as
         # the simulated fleet does: a real path would be read without a transfer): a store that holds
         # the file answers without reading src; otherwise src_missing, and the file is copied over.

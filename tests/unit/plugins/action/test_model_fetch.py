@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: tao.fleet contributors
 # Apache License 2.0 (see LICENSE)
-"""The run memo of the controller half of model_fetch (plugins/action/model_fetch.py): later hosts of one
+"""The run memo of the controller half of model_fetch and engine_deploy (plugins/plugin_utils/controller_cache.py): later hosts of one
 run reuse the controller's answer only while its cached file is the one it verified. The whole flow (one
 origin download, copies to the hosts) runs in tests/integration/test_scale.py."""
 
@@ -12,7 +12,7 @@ __metaclass__ = type
 import hashlib
 import os
 
-from ansible_collections.tao.fleet.plugins.action.model_fetch import read_run_memo, run_memo_path, write_run_memo
+from ansible_collections.tao.fleet.plugins.plugin_utils.controller_cache import read_run_memo, run_memo_path, write_run_memo
 
 DOWNLOAD = {'ngc': 'nvidia/tao/peoplenet:v1', 'file': 'model.etlt', 'checksum_url': 'http://mirror/SHA256SUMS',
             'api_key': 'nvapi-SECRET-never-written', 'timeout': 30}
