@@ -1,18 +1,99 @@
 # -*- coding: utf-8 -*-
 # Copyright: tao.fleet contributors
 # Apache License 2.0 (see LICENSE)
-"""Controller half of tao.fleet.engine_deploy: the engine share of tao.fleet.trt_engine's action plugin, as
-it is (see plugins/action/trt_engine.py). The module's later stages (smoke test, consumer files, release)
-run in the same host call as the engine stage, so they add no round trip; an engine that fails its smoke
-test on the host that built it is not published."""
+"""Controller half of tao.fleet.engine_deploy: the model from the controller's cache (``fetch.controller_cache``,
+as tao.fleet.model_fetch's action plugin does it) and the engine share (tao.fleet.trt_engine's action plugin,
+which this class is, with another module). Both go to the host through one temp dir, with the one module call
+that fetches, builds or imports, tests and releases.
+
+Per host: the controller makes sure its cache holds the verified model (``plugin_utils.controller_cache``).
+When the host's ``tao_store`` fact says its store lacks the model, the file is sent before the first call;
+otherwise the first call names it ``controller:<path>``, a path no host has, so that a store that holds the
+file answers at once and one that does not says ``src_missing``: the file is sent and the call made again.
+The later stages (smoke test, consumer files, release) run in the same call as the engine stage; an engine
+that fails its smoke test on the host that built it is not published to the share.
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 from ansible_collections.tao.fleet.plugins.action.trt_engine import ActionModule as EngineShareAction
+from ansible_collections.tao.fleet.plugins.module_utils._engine_options import ENGINE_OPTION_SPEC
+from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_hint
+from ansible_collections.tao.fleet.plugins.plugin_utils.controller_cache import controller_copy, validated_fetch_options
+
+LATER_STAGES = {'smoke': None, 'consumers': None, 'release': None}
+
+
+def unfit_choice(model):
+    """The task's failure when ``model`` is the answer of the model_artifact filter (strict=false) that no
+    artifact of the model fits this host, else None. The host is not asked: there is nothing to fetch."""
+    if not (isinstance(model, dict) and 'artifact' in model and model['artifact'] is None
+            and isinstance(model.get('error'), dict)):
+        return None
+    error = model['error']
+    failure = {'failed': True, 'changed': False, 'stage': 'fetch', 'fetch': None, 'msg': error.get('msg'),
+               'error_code': error.get('error_code') or 'no_artifact_fits'}
+    failure.update((key, error[key]) for key in ('cause', 'fix') if error.get(key))
+    failure.update(LATER_STAGES)
+    return failure
 
 
 class ActionModule(EngineShareAction):
 
     MODULE = 'tao.fleet.engine_deploy'
+
+    _model = None
+
+    def _before_engine(self, args, task_vars):
+        unfit = unfit_choice(args.get('model'))
+        if unfit is not None:
+            return unfit
+        fetch = args.get('fetch')
+        if not isinstance(fetch, dict) or not fetch.get('controller_cache'):
+            return None
+        store = args.get('store') or ENGINE_OPTION_SPEC['store']['default']
+        params, invalid = validated_fetch_options(dict(fetch, store=store))
+        if invalid:
+            return dict(invalid, stage='fetch', fetch=dict(invalid), **LATER_STAGES)
+        controller, warnings, early = controller_copy(params, self._play_context.check_mode)
+        if early is not None:
+            # a failure on the controller, or check mode before the controller has the file
+            return dict(early, stage='fetch', fetch=dict(early), **LATER_STAGES)
+        # The host gets the file and its sha256, never the origin's URLs or the API key.
+        args['fetch'] = {'sha256': controller['sha256'], 'name': params['name'],
+                         'src': 'controller:%s' % controller['path']}
+        hint = store_hint(task_vars, store)
+        probe_skipped = hint is not None and controller['sha256'] not in hint['models']
+        self._model = {'path': controller['path'], 'sha256': controller['sha256'], 'warnings': warnings,
+                       'controller': dict(controller, probe_skipped=probe_skipped)}
+        if probe_skipped:
+            args['fetch']['src'] = self._send_model()
+        return None
+
+    def _send_model(self):
+        # the share entry, if one goes too, lands in the same temp dir (removed at the end of the task)
+        remote_dir = self._connection._shell.tmpdir or self._make_tmp_path()
+        remote = self._connection._shell.join_path(remote_dir, self._model['sha256'])
+        self._transfer_file(self._model['path'], remote)
+        self._fixup_perms2((remote_dir, remote), execute=False)
+        return remote
+
+    def _module(self, args, task_vars, **extra):
+        answer = super(ActionModule, self)._module(args, task_vars, **extra)
+        model = self._model
+        if model is None:
+            return answer
+        sent = not args['fetch']['src'].startswith('controller:')
+        if not sent and answer.get('failed') and answer.get('stage') == 'fetch' \
+                and answer.get('error_code') == 'src_missing':
+            args['fetch']['src'] = self._send_model()
+            answer = super(ActionModule, self)._module(args, task_vars, **extra)
+        fetched = answer.get('fetch')
+        if isinstance(fetched, dict):
+            if fetched.get('source') == args['fetch']['src']:
+                fetched['source'] = 'controller:%s' % model['path']
+            fetched['controller'] = model['controller']
+        answer['warnings'] = model['warnings'] + list(answer.get('warnings') or [])
+        return answer

@@ -46,7 +46,7 @@ PREDICTIONS = '.predictions'
 NOT_PREDICTIVE = ('store', 'sysroot', 'engine_share', 'shared_engine', 'build', 'build_timeout',
                   'build_memory_limit', 'model_key', 'converter_args', 'keep_decrypted_model',
                   # tao.fleet.engine_deploy's stages after the engine
-                  'smoke', 'consumers', 'keep')
+                  'shared_manifest', 'smoke', 'consumers', 'keep')
 
 
 def _sha256(path):
@@ -85,6 +85,10 @@ def prediction_key(args):
     for key in ('model_path', 'calibration_cache'):
         if relevant.get(key):
             relevant[key] = os.path.basename(str(relevant[key]))
+    if isinstance(relevant.get('fetch'), dict):
+        # engine_deploy's model: where it comes from and its sha256, not the key or the host's copy of it
+        relevant['fetch'] = dict((key, value) for key, value in relevant['fetch'].items()
+                                 if key not in ('api_key', 'src', 'controller_cache'))
     text = json.dumps(relevant, sort_keys=True, separators=(',', ':'), default=str)
     return hashlib.sha256(text.encode('utf-8')).hexdigest()
 
@@ -148,17 +152,24 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
-        share = args.pop('engine_share', None)
-        if not share or self._play_context.check_mode:
-            result.update(self._execute_module(module_name=self.MODULE, module_args=args, task_vars=task_vars))
-            return result
-        share = os.path.abspath(os.path.expanduser(share))
         try:
-            result.update(self._with_share(share, args, task_vars))
+            early = self._before_engine(args, task_vars)
+            share = args.pop('engine_share', None)
+            if early is not None:
+                result.update(early)
+            elif not share or self._play_context.check_mode:
+                result.update(self._module(args, task_vars))
+            else:
+                result.update(self._with_share(os.path.abspath(os.path.expanduser(share)), args, task_vars))
         finally:
             if self._connection._shell.tmpdir:
                 self._remove_tmp_path(self._connection._shell.tmpdir)
         return result
+
+    def _before_engine(self, args, task_vars):
+        """For tao.fleet.engine_deploy's action: change ``args`` before the first module call, or return the
+        task's result instead of calling the module."""
+        return None
 
     def _module(self, args, task_vars, **extra):
         return self._execute_module(module_name=self.MODULE, module_args=dict(args, **extra), task_vars=task_vars)
@@ -211,12 +222,12 @@ class ActionModule(ActionBase):
             return self._module(args, task_vars, build=False), None
         info = share_info(entry, predicted=predicted, found=True)
         copied = self._copy_to_host(entry)
-        answer = self._module(args, task_vars, build=False, shared_engine=copied)
+        answer = self._module(args, task_vars, build=False, **copied)
         info['used'] = bool(answer.get('shared'))
         if answer.get('missing'):
             # not this host's engine after all: the module's note that it left the copy unused is about our
             # guess, not the host (the next step says what happened to the entry of its own fingerprint)
-            unused = 'The shared engine in %s was not used' % copied
+            unused = 'The shared engine in %s was not used' % copied['shared_engine']
             answer['warnings'] = [w for w in answer.get('warnings') or [] if not w.startswith(unused)]
         return answer, info
 
@@ -226,19 +237,32 @@ class ActionModule(ActionBase):
 
     def _import(self, entry, args, task_vars, info):
         info['found'] = True
-        answer = self._module(args, task_vars, shared_engine=self._copy_to_host(entry))
+        answer = self._module(args, task_vars, **self._copy_to_host(entry))
         info['used'] = bool(answer.get('shared'))
         return answer
 
     def _copy_to_host(self, entry):
+        """The module options that hand it the share entry: the engine file copied into the task's temp dir,
+        and the manifest with the call (one file copy per host instead of two; a manifest that does not
+        read as JSON here goes as its file, for the host to refuse with the reason)."""
         # one temp dir per task (removed at its end), also when a first call's entry was not this host's
         remote_dir = self._connection._shell.tmpdir or self._make_tmp_path()
         join = self._connection._shell.join_path
-        remote = [join(remote_dir, name) for name in (ENGINE_FILE, MANIFEST_FILE)]
-        for name, path in zip((ENGINE_FILE, MANIFEST_FILE), remote):
+        names = [ENGINE_FILE]
+        options = {'shared_engine': remote_dir}
+        try:
+            with open(os.path.join(entry, MANIFEST_FILE), 'rb') as handle:
+                options['shared_manifest'] = json.loads(handle.read().decode('utf-8'))
+        except (OSError, ValueError):
+            names.append(MANIFEST_FILE)
+        if not isinstance(options.get('shared_manifest', {}), dict):
+            del options['shared_manifest']
+            names.append(MANIFEST_FILE)
+        remote = [join(remote_dir, name) for name in names]
+        for name, path in zip(names, remote):
             self._transfer_file(os.path.join(entry, name), path)
         self._fixup_perms2([remote_dir] + remote, execute=False)
-        return remote_dir
+        return options
 
     def _publish(self, share, entry, built, fingerprint):
         """Fetch the host's new engine and manifest into a temp dir of the share, check them, rename the

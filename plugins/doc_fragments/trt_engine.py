@@ -113,7 +113,7 @@ options:
   min_dla_layers:
     description:
       - With O(dla_core), fail (and store nothing) when fewer layers than this run on the DLA - a count
-        (C(40)) or a percentage (C(90%)). TensorRT moves layers to the GPU silently; RV(dla) reports the
+        (C(40)) or a percentage (C(90%)). TensorRT moves layers to the GPU silently; the result's C(dla) reports the
         counts.
     type: str
   compute_capabilities:
@@ -159,6 +159,12 @@ options:
         warning, and the engine is built.
       - The action plugin sets it for O(engine_share).
     type: path
+  shared_manifest:
+    description:
+      - The manifest of the engine in O(shared_engine), when it comes with the task instead of as
+        C(manifest.json) in that directory; it is checked the same way.
+      - The action plugin sets it for O(engine_share), saving a file copy per host.
+    type: dict
   build:
     description:
       - When false and no intact engine with this fingerprint is in the store (or in O(shared_engine)),

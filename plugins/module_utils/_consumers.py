@@ -136,8 +136,8 @@ def write_consumers(params, check_mode=False, diff=False):
         if before != files[path]:
             written.append(path)
             changes.append({'before_header': path, 'after_header': path,
-                         'before': (before or b'').decode('utf-8', 'replace'),
-                         'after': files[path].decode('utf-8')})
+                            'before': (before or b'').decode('utf-8', 'replace'),
+                            'after': files[path].decode('utf-8')})
     for path in sorted(link_targets):
         current = read_link(path)
         if current is False:
@@ -145,8 +145,8 @@ def write_consumers(params, check_mode=False, diff=False):
         if current != link_targets[path]:
             written.append(path)
             changes.append({'before_header': path, 'after_header': path,
-                         'before': '' if current is None else '-> %s\n' % current,
-                         'after': '-> %s\n' % link_targets[path]})
+                            'before': '' if current is None else '-> %s\n' % current,
+                            'after': '-> %s\n' % link_targets[path]})
     if written and not check_mode:
         for directory in sorted(set(os.path.dirname(path) for path in written)):
             remove_stale_temps(directory)

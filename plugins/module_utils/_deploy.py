@@ -3,6 +3,8 @@
 # Apache License 2.0 (see LICENSE)
 """What ``tao.fleet.engine_deploy`` does on the host in one call, in the order of the role's stages:
 
+0. fetch (with ``fetch``): the model into the store (``_download.fetch_model``, exactly as
+   ``tao.fleet.model_fetch``; with the controller cache, from the file the action plugin sent);
 1. engine: reuse the engine of this fingerprint, take it from ``shared_engine``, or build it
    (``_engine.ensure_engine``, exactly as ``tao.fleet.trt_engine``); with ``build: false`` and no engine,
    stop there and say ``missing`` (the action plugin then brings the share's entry or asks for a build);
@@ -11,7 +13,7 @@
 3. consumers: write its DeepStream and Triton files (``_consumers``), when asked;
 4. release: switch ``active`` to it and remove old engines (``_release``).
 
-Each stage is the code of its own module, so this one call does what the four module calls did; only the
+Each stage is the code of its own module, so this one call does what five module calls did; only the
 round trips are saved (one module call costs a host about as much as the work of most stages). The first
 stage that fails stops the rest, and its failure names it (``stage``). Nothing before the release touches
 ``active``; a release that fails after switching is undone here, so the engine active before stays active.
@@ -23,13 +25,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.tao.fleet.plugins.module_utils._consumers import write_consumers
+from ansible_collections.tao.fleet.plugins.module_utils._download import FetchSpec, fetch_model
 from ansible_collections.tao.fleet.plugins.module_utils._engine import ensure_engine
 from ansible_collections.tao.fleet.plugins.module_utils._engine_options import ENGINE_OPTION_SPEC
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._release import release_engine
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore
 
-STAGES = ('engine', 'smoke', 'consumers', 'release')
+STAGES = ('fetch', 'engine', 'smoke', 'consumers', 'release')
 
 
 class DeployFailed(Exception):
@@ -120,12 +123,28 @@ def deploy(params, check_mode=False, diff=False):
     result of tao.fleet.trt_engine, with ``stage`` (the last stage that ran) and ``smoke``, ``consumers``,
     ``release`` (each stage's own result, or None when it did not run). Raises DeployFailed."""
     engine_params = dict((key, params[key]) for key in ENGINE_OPTION_SPEC if key != 'engine_share')
-    result = {'stage': 'engine', 'smoke': None, 'consumers': None, 'release': None}
+    result = {'stage': 'engine', 'fetch': None, 'smoke': None, 'consumers': None, 'release': None}
+    fetch_warnings = []
+    if params.get('fetch'):
+        result['stage'] = 'fetch'
+        options = dict((key, value) for key, value in params['fetch'].items() if key != 'controller_cache')
+        try:
+            result['fetch'], fetch_warnings = fetch_model(FetchSpec(store=params['store'], **options),
+                                                          check_mode=check_mode)
+        except TaoFleetError as err:
+            result['fetch'] = dict(err.to_result(), failed=True)
+            raise DeployFailed(err, result, [])
+        if check_mode and result['fetch'].get('changed'):
+            # nothing downloaded: no model to compute the fingerprint from
+            result.update(changed=True, msg=result['fetch'].get('msg'))
+            return result, fetch_warnings
+        engine_params['model_path'] = result['fetch']['path']
     try:
         engine, warnings = ensure_engine(engine_params, check_mode=check_mode)
     except TaoFleetError as err:
-        raise DeployFailed(err, result, [])
-    warnings = list(warnings)
+        result['stage'] = 'engine'
+        raise DeployFailed(err, result, fetch_warnings)
+    warnings = list(fetch_warnings) + list(warnings)
     result.update(engine)
     result['stage'] = 'engine'
     if engine.get('missing') or (check_mode and engine.get('changed')):
@@ -170,6 +189,6 @@ def deploy(params, check_mode=False, diff=False):
             result[stage] = dict(err.to_result(), failed=True)
         raise DeployFailed(err, result, warnings)
     result['changed'] = bool(engine.get('changed')) or any(
-        bool((result[name] or {}).get('changed')) for name in ('smoke', 'consumers', 'release'))
+        bool((result[name] or {}).get('changed')) for name in ('fetch', 'smoke', 'consumers', 'release'))
     result['msg'] = '%s; %s' % (engine.get('msg') or 'engine %s' % engine['fingerprint'], result['release']['msg'])
     return result, warnings

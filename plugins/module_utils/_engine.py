@@ -717,14 +717,15 @@ def build_and_publish(plan, check_mode):
 
 # ---- the engine share: an engine built on another host with the same fingerprint ------------------
 
-def _shared_entry_problem(plan, directory):
+def _shared_entry_problem(plan, directory, manifest=None):
     """(manifest, None) when ``directory`` holds an engine for exactly this fingerprint whose bytes
-    match its manifest, else (None, why not)."""
-    try:
-        with open(os.path.join(directory, MANIFEST_FILE), 'rb') as handle:
-            manifest = json.loads(handle.read().decode('utf-8'))
-    except (IOError, OSError, ValueError) as err:
-        return None, 'its manifest.json is missing or unreadable (%s)' % err
+    match its manifest (``manifest``, when the caller sent it along instead of a file), else (None, why not)."""
+    if manifest is None:
+        try:
+            with open(os.path.join(directory, MANIFEST_FILE), 'rb') as handle:
+                manifest = json.loads(handle.read().decode('utf-8'))
+        except (IOError, OSError, ValueError) as err:
+            return None, 'its manifest.json is missing or unreadable (%s)' % err
     if not isinstance(manifest, dict):
         return None, 'its manifest.json is not a JSON object'
     if manifest.get('fingerprint') != plan.fingerprint:
@@ -745,12 +746,13 @@ def _shared_entry_problem(plan, directory):
     return manifest, None
 
 
-def import_shared(plan, directory, check_mode, may_build=True):
-    """Install the engine in ``directory`` (model.engine + manifest.json from the engine share) into the
-    store as if it had been built here, after checking that it is this host's fingerprint and that its
-    bytes are the ones its manifest names. Returns the module result, or None (with a warning in
-    ``plan.warnings``) when the entry cannot be used: the caller then builds."""
-    manifest, problem = _shared_entry_problem(plan, directory)
+def import_shared(plan, directory, check_mode, may_build=True, manifest=None):
+    """Install the engine in ``directory`` (model.engine + manifest.json from the engine share; the
+    manifest may come as ``manifest`` instead) into the store as if it had been built here, after checking
+    that it is this host's fingerprint and that its bytes are the ones its manifest names. Returns the
+    module result, or None (with a warning in ``plan.warnings``) when the entry cannot be used: the caller
+    then builds."""
+    manifest, problem = _shared_entry_problem(plan, directory, manifest)
     if problem is not None:
         plan.warnings.append('The shared engine in %s was not used: %s. %s' % (
             directory, problem, 'Building it here instead.' if may_build else
@@ -803,13 +805,15 @@ def ensure_engine(params, check_mode=False):
     (TensorRT's are in ``result['build_warnings']``). Raises TaoFleetError."""
     params = dict(params)
     shared_engine = params.pop('shared_engine', None)
+    shared_manifest = params.pop('shared_manifest', None)
     may_build = params.pop('build', True)
     plan = EnginePlan(params)
     status = plan.store.verify(plan.name, plan.fingerprint)
     if status.intact:
         return reuse(plan, status, check_mode), plan.warnings
     if shared_engine:
-        imported = import_shared(plan, shared_engine, check_mode, may_build=may_build is not False)
+        imported = import_shared(plan, shared_engine, check_mode, may_build=may_build is not False,
+                                 manifest=shared_manifest)
         if imported is not None:
             return imported, plan.warnings
     if may_build is False:

@@ -35,6 +35,7 @@ ENGINE_OPTION_SPEC = dict(
     keep_decrypted_model=dict(type='path'),
     engine_share=dict(type='path'),
     shared_engine=dict(type='path'),
+    shared_manifest=dict(type='dict'),
     build=dict(type='bool', default=True),
     store=dict(type='path', default='/var/lib/tao_fleet'),
     sysroot=dict(type='path', default='/'),

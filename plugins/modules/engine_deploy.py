@@ -11,12 +11,14 @@ DOCUMENTATION = r'''
 module: engine_deploy
 short_description: Build or reuse a TensorRT engine, smoke-test it, write its consumer files and make it active, in one call
 description:
-  - Does in one module call on the host what M(tao.fleet.trt_engine), M(tao.fleet.engine_smoke),
-    M(tao.fleet.engine_consumers) and M(tao.fleet.engine_release) do in four, with their code, in that
-    order. One call costs a host about as much as a stage's own work, so a rollout over many hosts saves
+  - Does in one module call on the host what M(tao.fleet.model_fetch) (with O(fetch)), M(tao.fleet.trt_engine),
+    M(tao.fleet.engine_smoke), M(tao.fleet.engine_consumers) and M(tao.fleet.engine_release) do in five, with
+    their code, in that order. One call costs a host about as much as a stage's own work, so a rollout over many hosts saves
     three round trips per host. Role C(tao.fleet.deploy_model) deploys with it.
   - The engine options are M(tao.fleet.trt_engine)'s, including O(engine_share) (the action plugin takes
-    the engine from the share on the controller, or publishes the one built here).
+    the engine from the share on the controller, or publishes the one built here); O(fetch) takes
+    M(tao.fleet.model_fetch)'s, including O(fetch.controller_cache) (the model is downloaded once, to the
+    controller, and sent to each host over its connection).
   - The smoke test runs on every engine this call built or took from the share, and on a reused engine
     whose manifest records no passed test (O(smoke.rerun) tests it again in any case).
   - The first stage that fails stops the rest, and RV(stage) names it. Nothing before the release touches
@@ -35,11 +37,12 @@ attributes:
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
     details:
-      - The action plugin runs the controller half of O(engine_share), as for M(tao.fleet.trt_engine).
+      - The action plugin runs the controller halves of O(fetch.controller_cache) and O(engine_share), as for
+        M(tao.fleet.model_fetch) and M(tao.fleet.trt_engine).
   check_mode:
     support: full
     details:
-      - Reports whether a build would happen and stops there when it would (there is no engine to test);
+      - Reports whether a download or a build would happen and stops there when one would (there is no engine to test);
         with an engine in the store, runs the smoke test and reports what the consumer files and the
         release would change, writing nothing.
   diff_mode:
@@ -50,6 +53,82 @@ attributes:
   idempotent:
     support: full
 options:
+  fetch:
+    description:
+      - Fetch the model into the store first, in the same call, with the options of M(tao.fleet.model_fetch)
+        (the store is this task's O(store)); the fetched file is the engine's model, so O(model_path) is
+        not needed. A host fetches in one call what two module calls did, and with
+        O(fetch.controller_cache) the action plugin sends the model from the controller's cache together with
+        a share entry over one temp dir.
+      - Unset, O(model_path) names the model file already on the host.
+    type: dict
+    suboptions:
+      urls:
+        description: URLs of the file, tried in order.
+        type: list
+        elements: str
+      ngc:
+        description: NGC model version C(org/team/name:version); needs O(fetch.file).
+        type: str
+      file:
+        description: File name inside the NGC model version.
+        type: str
+      ngc_base_url:
+        description: Base URL of the NGC API.
+        type: str
+        default: https://api.ngc.nvidia.com
+      ngc_auth_url:
+        description: NGC's token endpoint, used with O(fetch.api_key).
+        type: str
+        default: https://authn.nvidia.com/token
+      mirror_url:
+        description: A mirror laid out as C(<mirror_url>/<org>/<team>/<name>/<version>/<file>), tried before NGC.
+        type: str
+      sha256:
+        description: The file's sha256; the download must match it.
+        type: str
+      md5:
+        description: The file's md5 (NGC lists it), checked when no sha256 is known.
+        type: str
+      checksum_url:
+        description: A C(SHA256SUMS) list to read the sha256 from.
+        type: str
+      api_key:
+        description: NGC API key (C(nvapi-...)); never logged, never sent to a host with O(fetch.controller_cache).
+        type: str
+      name:
+        description: A name for the file in C(<store>/models/by-name/).
+        type: str
+      timeout:
+        description: Seconds per request.
+        type: int
+        default: 30
+      retries:
+        description: Retries per URL after a transient failure.
+        type: int
+        default: 3
+      max_retry_wait:
+        description: Longest wait between retries, in seconds.
+        type: int
+        default: 60
+      range_ignored:
+        description: What to do when a server ignores a resume request.
+        type: str
+        choices: [restart, fail]
+        default: restart
+      validate_certs:
+        description: Verify TLS certificates.
+        type: bool
+        default: true
+      ca_path:
+        description: A CA bundle to verify with.
+        type: path
+      controller_cache:
+        description: Download once to this directory on the controller and send the file to the host (see M(tao.fleet.model_fetch)).
+        type: path
+      src:
+        description: A file already on the host to take the model from (its sha256 is checked); the action plugin sets it.
+        type: path
   smoke:
     description:
       - The smoke test, with the options of M(tao.fleet.engine_smoke) that are not the engine's (store,
@@ -186,19 +265,27 @@ EXAMPLES = r'''
 
 RETURN = r'''
 stage:
-  description: The last stage that ran (V(engine), V(smoke), V(consumers) or V(release)); on failure, the one that failed.
+  description: The last stage that ran (V(fetch), V(engine), V(smoke), V(consumers) or V(release)); on failure, the one that failed.
   returned: always
   type: str
 fingerprint:
-  description: The engine's fingerprint; this and the other keys of M(tao.fleet.trt_engine)'s result (C(built), C(reused), C(shared), C(engine_path), C(manifest), C(share)...) are returned as that module returns them.
+  description:
+    - The engine's fingerprint. This and the other keys of M(tao.fleet.trt_engine)'s result (C(built), C(reused),
+      C(shared), C(engine_path), C(manifest), C(share)...) are returned as that module returns them.
   returned: always
   type: str
+fetch:
+  description: M(tao.fleet.model_fetch)'s result, with C(controller) when the model came from the controller's cache; null without O(fetch).
+  returned: always
+  type: dict
 missing:
   description: True when O(build=false) and no engine was found; no later stage ran.
   returned: always
   type: bool
 smoke:
-  description: M(tao.fleet.engine_smoke)'s result (on failure too, with C(passed=false)); null when the engine was reused and its manifest records a passed test.
+  description:
+    - M(tao.fleet.engine_smoke)'s result (on failure too, with C(passed=false)); null when the engine was reused
+      and its manifest records a passed test.
   returned: always
   type: dict
 consumers:
@@ -227,6 +314,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.tao.fleet.plugins.module_utils._deploy import DeployFailed, deploy
 from ansible_collections.tao.fleet.plugins.module_utils._engine_options import ENGINE_OPTION_SPEC
+from ansible_collections.tao.fleet.plugins.module_utils._fetch_options import ARGUMENT_SPEC as FETCH_OPTIONS
+from ansible_collections.tao.fleet.plugins.module_utils._fetch_options import FETCH_CONSTRAINTS
 
 SMOKE_OPTIONS = dict(
     model_entry=dict(type='dict', required=True),
@@ -261,6 +350,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             ENGINE_OPTION_SPEC,
+            fetch=dict(type='dict', options=dict((key, spec) for key, spec in FETCH_OPTIONS.items() if key != 'store'),
+                       **FETCH_CONSTRAINTS),
             smoke=dict(type='dict', required=True, options=SMOKE_OPTIONS, mutually_exclusive=[('image', 'scene')]),
             consumers=dict(type='dict', options=CONSUMER_OPTIONS),
             keep=dict(type='int', default=3),
@@ -268,6 +359,12 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    if (params['fetch'] or {}).get('controller_cache'):
+        module.fail_json(msg='fetch.controller_cache reached the module on the host: it is handled by the '
+                             'tao.fleet.engine_deploy action plugin on the controller.',
+                         cause='the task was not run through the collection\'s action plugin',
+                         fix='Call the module as tao.fleet.engine_deploy in a playbook, or drop fetch.controller_cache.',
+                         error_code='invalid_argument', stage='fetch')
     if params['engine_share']:
         module.fail_json(msg='engine_share reached the module on the host: it is handled by the tao.fleet.engine_deploy '
                              'action plugin on the controller.',

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 
 from ansible_collections.tao.fleet.plugins.action.engine_deploy import ActionModule as EngineDeployAction
+from ansible_collections.tao.fleet.plugins.action.engine_deploy import unfit_choice
 from ansible_collections.tao.fleet.plugins.action.trt_engine import ActionModule as EngineAction
 from ansible_collections.tao.fleet.plugins.action.trt_engine import (
     ShareLock, entry_problem, prediction_key, read_prediction, write_prediction)
@@ -107,6 +108,25 @@ def test_engine_deploys_later_stages_stay_out_of_the_prediction_key():
     later = engine_args(smoke={'model_entry': {'id': 'peoplenet'}, 'expect': {'min_detections': 1}},
                         consumers={'deepstream': True}, keep=5)
     assert prediction_key(later) == prediction_key(engine_args())
+
+
+def test_engine_deploys_model_source_is_in_the_prediction_key_but_not_the_key_or_the_hosts_copy():
+    fetched = engine_args(fetch={'sha256': 'a' * 64, 'name': 'peoplenet', 'src': '/home/a/.ansible/tmp/x/' + 'a' * 64})
+    elsewhere = engine_args(fetch={'sha256': 'a' * 64, 'name': 'peoplenet', 'src': 'controller:/cache/models/' + 'a' * 64,
+                                   'api_key': 'nvapi-s3cret'})
+    assert prediction_key(fetched) == prediction_key(elsewhere)
+    assert prediction_key(engine_args(fetch={'sha256': 'b' * 64, 'name': 'peoplenet'})) != prediction_key(fetched)
+
+
+def test_no_fitting_artifact_fails_at_fetch_with_the_filters_reason_before_the_host_is_asked():
+    error = {'msg': 'No artifact of peoplenet fits nano-jp46', 'cause': 'TensorRT 8.2 parses no ONNX opset 17',
+             'fix': 'Add a UFF .etlt artifact', 'error_code': 'no_artifact_fits'}
+    failure = unfit_choice({'model': 'peoplenet', 'artifact': None, 'error': error, 'rejected': []})
+    assert failure['failed'] is True and failure['stage'] == 'fetch' and failure['error_code'] == 'no_artifact_fits'
+    assert (failure['msg'], failure['cause'], failure['fix']) == (error['msg'], error['cause'], error['fix'])
+    assert failure['smoke'] is None and failure['release'] is None
+    assert unfit_choice({'model': 'peoplenet', 'artifact': {'id': 'onnx'}}) is None
+    assert unfit_choice(None) is None and unfit_choice({'id': 'peoplenet'}) is None
 
 
 def test_engine_deploys_action_is_the_share_action_for_its_own_module():

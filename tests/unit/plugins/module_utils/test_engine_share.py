@@ -72,6 +72,32 @@ def test_an_entry_with_this_fingerprint_is_installed_without_a_build(canary, mon
     assert (again['changed'], again['reused'], again['shared']) == (False, True, False)
 
 
+def test_the_manifest_may_come_with_the_call_instead_of_as_a_file(canary, monkeypatch):
+    # the action plugin sends the manifest in the module arguments and copies only the engine file
+    host, built, share = canary
+    with open(os.path.join(share, 'manifest.json')) as handle:
+        manifest = json.load(handle)
+    engine_only = str(host.tmp / 'engine-only')
+    os.makedirs(engine_only)
+    shutil.copyfile(os.path.join(share, 'model.engine'), os.path.join(engine_only, 'model.engine'))
+    monkeypatch.setattr(_build, 'run_in_child', lambda *a, **k: pytest.fail('a shared engine was built again'))
+    params = host.params(precision='fp16', store=other_store(host), shared_engine=engine_only,
+                         shared_manifest=manifest)
+    result, _warnings = _engine.ensure_engine(params)
+    assert (result['shared'], result['fingerprint']) == (True, built['fingerprint'])
+
+
+def test_a_sent_manifest_is_checked_as_a_file_would_be(canary):
+    host, built, share = canary
+    with open(os.path.join(share, 'manifest.json')) as handle:
+        manifest = json.load(handle)
+    manifest['engine']['sha256'] = 'f' * 64
+    params = host.params(precision='fp16', store=other_store(host), shared_engine=share, shared_manifest=manifest)
+    result, warnings = _engine.ensure_engine(params)
+    assert (result['built'], result['shared']) == (True, False)
+    assert any('was not used' in warning and 'sha256' in warning for warning in warnings), warnings
+
+
 def flip_an_engine_byte(share):
     with open(os.path.join(share, 'model.engine'), 'r+b') as handle:
         handle.seek(40)

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: tao.fleet contributors
 # Apache License 2.0 (see LICENSE)
-"""engine_deploy through AnsibleModule: the four stages in one call, what each failing stage leaves (the
+"""engine_deploy through AnsibleModule: the five stages in one call, what each failing stage leaves (the
 engine active before stays active), check mode, and a second run that changes nothing.
 
 The build child imports the TensorRT TEST DOUBLE (tests/doubles, 8.5.2.2), not TensorRT; the smoke test
@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -23,6 +24,7 @@ import yaml
 
 from ansible_collections.tao.fleet.plugins.module_utils import _deploy
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
+from ansible_collections.tao.fleet.plugins.module_utils._fetch_options import ARGUMENT_SPEC as FETCH_OPTIONS
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore
 from ansible_collections.tao.fleet.plugins.modules import engine_deploy
 from ansible_collections.tao.fleet.tests.unit.plugins.modules.module_harness import AnsibleExitJson, AnsibleFailJson, module_args
@@ -177,13 +179,54 @@ def test_check_mode_stops_at_a_build_it_would_make_and_writes_nothing(host):
     assert again['release']['active'] == deployed['fingerprint']
 
 
+def test_the_model_is_fetched_into_the_store_in_the_same_call(host):
+    model = host['model_path']
+    sha = hashlib.sha256(open(model, 'rb').read()).hexdigest()
+    base = dict(host)
+    del base['model_path']
+    result = run(base, fetch={'src': model, 'sha256': sha, 'name': MODEL})
+    assert result.get('failed') is not True, result
+    assert result['fetch']['path'] == os.path.join(host['store'], 'models', sha) and result['fetch']['changed'] is True
+    assert result['built'] is True and result['stage'] == 'release' and links(host)['active'] == result['fingerprint']
+    # the engine of the fetched file is the engine of the file itself
+    assert run(host)['fingerprint'] == result['fingerprint']
+    again = run(base, fetch={'src': 'controller:/nowhere', 'sha256': sha})
+    assert again['changed'] is False and again['fetch']['cache_hit'] is True and again['reused'] is True
+
+
+def test_a_missing_or_damaged_model_stops_at_fetch(host):
+    base = dict(host)
+    del base['model_path']
+    missing = run(base, fetch={'src': 'controller:/nowhere', 'sha256': 'a' * 64})
+    assert missing['failed'] is True and missing['stage'] == 'fetch' and missing['error_code'] == 'src_missing'
+    assert missing['fetch']['failed'] is True and missing['smoke'] is None and missing.get('fingerprint') is None
+    damaged = run(base, fetch={'src': host['model_path'], 'sha256': 'b' * 64})
+    assert damaged['failed'] is True and damaged['stage'] == 'fetch' and damaged['error_code'] == 'checksum_mismatch'
+    assert not os.path.exists(os.path.join(host['store'], 'engines'))
+
+
+def test_check_mode_stops_at_a_download_it_would_make(host):
+    base = dict(host)
+    del base['model_path']
+    sha = hashlib.sha256(open(host['model_path'], 'rb').read()).hexdigest()
+    checked = run(base, _ansible_check_mode=True, fetch={'src': host['model_path'], 'sha256': sha})
+    assert checked['changed'] is True and checked['stage'] == 'fetch' and checked.get('fingerprint') is None
+    assert not os.path.exists(os.path.join(host['store'], 'models', sha))
+
+
+def test_controller_cache_must_not_reach_the_host(host):
+    result = run(host, fetch={'src': host['model_path'], 'sha256': 'a' * 64, 'controller_cache': '/cache'})
+    assert result['failed'] is True and result['stage'] == 'fetch' and 'action plugin' in result['msg']
+
+
 def test_options_are_trt_engine_options_plus_the_later_stages():
     documented = yaml.safe_load(engine_deploy.DOCUMENTATION)
-    assert set(documented['options']) == set(['smoke', 'consumers', 'keep'])
+    assert set(documented['options']) == set(['fetch', 'smoke', 'consumers', 'keep'])
+    assert set(documented['options']['fetch']['suboptions']) == set(FETCH_OPTIONS) - set(['store'])
     assert 'tao.fleet.trt_engine' in documented['extends_documentation_fragment']
     assert set(documented['options']['smoke']['suboptions']) == set(engine_deploy.SMOKE_OPTIONS)
     assert set(documented['options']['consumers']['suboptions']) == set(engine_deploy.CONSUMER_OPTIONS)
-    assert _deploy.STAGES == ('engine', 'smoke', 'consumers', 'release')
+    assert _deploy.STAGES == ('fetch', 'engine', 'smoke', 'consumers', 'release')
 
 
 def test_the_engine_share_option_is_refused_on_the_host(host):
