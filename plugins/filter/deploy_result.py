@@ -210,7 +210,11 @@ def deploy_model_result(outputs):
     if stage is not None and stage not in STAGES:
         raise AnsibleFilterError('deploy_model_result: unknown stage %r (stages: %s).' % (stage, ', '.join(STAGES)))
     stage = reached_stage(outputs)
-    error = error_summary(outputs.get('failure'), stage)
+    failure = outputs.get('failure')
+    if isinstance(failure, dict) and failure.get('stage') in STAGES:
+        # tao.fleet.engine_deploy runs several stages in one call and names the one that failed
+        stage = failure['stage']
+    error = error_summary(failure, stage)
     gone = unreachable_summary(outputs)
     if gone:
         # the failure after it, if any, is only a later task missing the result the host never sent

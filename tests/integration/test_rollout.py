@@ -202,6 +202,27 @@ def test_clean_rollout_agrees_with_every_host_and_a_second_run_changes_nothing(s
     assert requests and not [r for r in requests if r["path"].endswith(".etlt")], requests
 
 
+def test_the_role_on_its_own_fails_a_host_whose_deployment_failed_saying_why(served, ansible, tmp_path):
+    # deploy_model_fail_on_error (default true): the role records the result and then fails the host, with the
+    # stage, the code, the cause and the fix in the message; the engine active before stays active
+    fleet = served
+    host = fleet.hosts[0]
+    before = link(host)
+    play = ("- name: The role in a play of its own\n  hosts: %s\n  gather_facts: false\n  roles:\n"
+            "    - role: tao.fleet.deploy_model\n      vars:\n        deploy_model_name: %s\n"
+            "        deploy_model_key: not_the_key\n        deploy_model_build_options: {workspace: 256M}\n"
+            "        deploy_model_smoke_runs: 2\n        deploy_model_smoke_warmup: 0\n" % (host.name, MODEL))
+    run = demo_ansible(fleet, ansible, tmp_path).playbook(play)
+    assert run.rc != 0
+    # the last fatal line is the role's own (the engine task's is rescued, then recorded)
+    marker = "fatal: [%s]: FAILED! => " % host.name
+    assert run.stdout.count(marker) == 2, run.stdout[-4000:]
+    message = json.JSONDecoder().raw_decode(run.stdout[run.stdout.rindex(marker) + len(marker):])[0]["msg"]
+    assert message[0].startswith("failed at engine: model_key_rejected:"), message
+    assert "Cause: " in " ".join(message) and "Fix: " in " ".join(message), message
+    assert link(host) == before
+
+
 @pytest.mark.parametrize("bad, message", [
     ({"deploy_model_smoke_backend": "gpu"}, "value of deploy_model_smoke_backend must be one of: auto, tensorrt, onnxruntime"),
     ({"deploy_model_build_options": {"worksapce": "1G"}}, "deploy_model_build_options.worksapce. Supported parameters"),
@@ -305,7 +326,7 @@ def test_canary_failure_stops_before_any_wave(wave_fleet, waves, tmp_path):
         host = wave_fleet.host(name)
         assert run.hosts[name]["status"] == "skipped", run.hosts[name]
         assert engines(host) == [] and not (Path(host.store) / "models").exists()
-        assert "tao.fleet.deploy_model : Fetch the model file into the store" not in [
+        assert "tao.fleet.deploy_model : Fetch the model, build or reuse the engine, smoke-test it and make it active" not in [
             e["task"] for e in run.results.get(name, [])]
     # the failed canary kept nothing; the others had no engine before, so theirs stays (and the message says so)
     assert link(wave_fleet.host(failing)) is None and engines(wave_fleet.host(failing)) == []
@@ -347,6 +368,36 @@ def test_wave_failure_rolls_back_every_host_the_run_switched(wave_fleet, waves, 
     assert "HALTED: wave 2 failed on 1 of 2 hosts, more than its failure threshold of 0 allows" in message
     assert "Returned to their previous engine (5): %s." % ", ".join(switched) in message
     assert "%s (failed at engine, model_key_rejected)" % failing in message
+
+
+def test_a_failed_smoke_test_keeps_the_previous_engine_and_names_the_stage(wave_fleet, waves, tmp_path):
+    # smoke test, consumer files and release run in the engine stage's one module call (engine_deploy): the
+    # report must still say the host failed at smoke, and its previous engine must stay active
+    first = run_rollout(waves, tmp_path / "reports-a")
+    assert first.rc == 0, first.stdout[-5000:]
+    before = dict((name, link(wave_fleet.host(name))) for name in WAVE_HOSTS)
+    failing = CANARY[2]
+    impossible = ("- name: Ask %s for more than the picture has\n  hosts: %s\n  gather_facts: false\n  tasks:\n"
+                  "    - name: Expect 99 detections\n      ansible.builtin.set_fact:\n"
+                  "        deploy_model_smoke_expect: {min_detections: 99}\n" % (failing, failing))
+    # new build options: a new engine, which every host must test before its release
+    run = run_rollout(waves, tmp_path / "reports-b", pre_plays=impossible,
+                      deploy_model_build_options={"workspace": "512M"})
+    assert run.rc != 0
+    entry = run.hosts[failing]
+    assert (entry["status"], entry["stage"], entry["error"]["code"]) == ("failed", "smoke", "smoke_failed"), entry
+    # no release ran (the report writes its fields empty)
+    assert entry["smoke"]["passed"] is False and (entry["release"] or {}).get("active") is None
+    new = entry["engine"]["fingerprint"]
+    assert new != before[failing] and new in engines(wave_fleet.host(failing))
+    assert link(wave_fleet.host(failing)) == before[failing]
+    assert manifest(wave_fleet.host(failing), new)["smoke"]["passed"] is False
+    assert "%s (failed at smoke, smoke_failed)" % failing in final_message(run)
+    # the canary failed: no wave started, and the other canaries went back to the engine they had
+    for name in CANARY[:2]:
+        assert run.hosts[name]["status"] == "rolled_back" and link(wave_fleet.host(name)) == before[name]
+    for name in WAVE_HOSTS[3:]:
+        assert run.hosts[name]["status"] == "skipped" and link(wave_fleet.host(name)) == before[name]
 
 
 def test_a_host_cut_off_mid_rollout_is_reported_unreachable(wave_fleet, waves, tmp_path):

@@ -45,8 +45,15 @@ PROFILES = ("orin-nx-jp62", "thor-jp70")
 HOSTS = ["%s-%02d" % (PROFILES[i % 2], i + 1) for i in range(6)]
 MODEL_SUFFIXES = (".onnx", ".etlt")
 ROLE = "tao.fleet.deploy_model : "
-# stages engine, smoke, consumers and release: one tao.fleet.engine_deploy call
-ENGINE_TASK = "Build or reuse the engine, smoke-test it and make it active"
+# stages fetch, engine, smoke, consumers and release: one tao.fleet.engine_deploy call
+ENGINE_TASK = "Fetch the model, build or reuse the engine, smoke-test it and make it active"
+
+
+def fetch_result(run, name):
+    """What the model fetch of ``name`` returned (within the one engine_deploy call)."""
+    return run.result(name, ROLE + ENGINE_TASK)["fetch"]
+
+
 API_KEY = "nvapi-SCALE-TEST-0123456789abcdef0123456789abcdef"
 
 
@@ -168,7 +175,7 @@ def test_one_origin_download_and_one_build_per_platform_class(scale_fleet, runne
     # the controller's answer is kept for the run: the waves' hosts neither ask for the checksum list again
     # nor re-hash the cached file; only the canaries, which start together, may each ask
     assert 1 <= len(checksum_list_requests(origin, before)) <= len(canaries)
-    assert all(first.result(name, ROLE + "Fetch the model file into the store")["controller"]["run_memo"]
+    assert all(fetch_result(first, name)["controller"]["run_memo"]
                for name in HOSTS if name not in canaries)
     size = os.path.getsize(Path(cache) / "models" / [f for f in os.listdir(Path(cache) / "models")
                                                      if len(f) == 64][0])
@@ -188,20 +195,20 @@ def test_one_origin_download_and_one_build_per_platform_class(scale_fleet, runne
         found = manifests(scale_fleet)[host.name][0]
         by_profile.setdefault(host.profile["name"], set()).add((found["fingerprint"], found["engine"]["sha256"]))
     assert all(len(pairs) == 1 for pairs in by_profile.values()) and len(by_profile) == 2
-    fetched = first.result(HOSTS[3], ROLE + "Fetch the model file into the store")
+    fetched = fetch_result(first, HOSTS[3])
     # copied over the host's ssh connection, not read from the controller's file system that the simulated
     # hosts share: the module saw only the copy in its Ansible temp dir
     assert fetched["controller"]["cache_hit"] is True and fetched["source"] == "controller:" + fetched["controller"]["path"]
     assert fetched["bytes_transferred"] == size and fetched["cache_hit"] is False
     assert "/ansible-tmp-" in fetched["attempts"][-1]["source"], fetched["attempts"]
     # the NGC key stays on the controller: the hosts' module got no key and no source URL
-    host_args = fetched["invocation"]["module_args"]
+    host_args = first.result(HOSTS[3], ROLE + ENGINE_TASK)["invocation"]["module_args"]["fetch"]
     assert [host_args[k] for k in ("api_key", "urls", "ngc", "mirror_url", "checksum_url")] == [None] * 5
     assert API_KEY not in first.stdout + first.log_text + json.dumps(first.results)
     # the facts play listed each store (ansible_facts.tao_store): every host lacked the model, so it was
     # copied without a probe call first; the waves' hosts got the engine their canary's fingerprint
-    # predicted with their first trt_engine call, the canaries (no prediction yet) asked first
-    assert all(first.result(name, ROLE + "Fetch the model file into the store")["controller"]["probe_skipped"]
+    # predicted with their first engine_deploy call, the canaries (no prediction yet) asked first
+    assert all(fetch_result(first, name)["controller"]["probe_skipped"]
                for name in HOSTS)
     for name in HOSTS:
         engine = first.result(name, ROLE + ENGINE_TASK)
@@ -218,7 +225,7 @@ def test_one_origin_download_and_one_build_per_platform_class(scale_fleet, runne
     assert sources(scale_fleet) == built
     for name in HOSTS:
         # the store has both now: the host is asked first, and nothing is copied
-        fetched = second.result(name, ROLE + "Fetch the model file into the store")
+        fetched = fetch_result(second, name)
         assert fetched["controller"]["probe_skipped"] is False and fetched["bytes_transferred"] == 0
         engine = second.result(name, ROLE + ENGINE_TASK)
         assert engine["reused"] is True and "share" not in engine, engine.get("share")

@@ -155,6 +155,28 @@ def test_a_failed_smoke_test_records_stage_error_and_what_was_measured():
     assert normalized['status'] == 'failed' and normalized['error']['code'] == 'smoke_failed'
 
 
+def test_a_fetch_that_failed_in_the_one_engine_deploy_call_is_reported_at_fetch():
+    # engine_deploy's failed result is registered as the engine stage's, but names the stage that failed
+    fetch = {'failed': True, 'msg': 'sha256 of the copy differs', 'error_code': 'checksum_mismatch'}
+    failure = {'failed': True, 'changed': False, 'stage': 'fetch', 'fetch': fetch, 'smoke': None, 'consumers': None,
+               'release': None, 'msg': fetch['msg'], 'error_code': 'checksum_mismatch', 'fix': 'Fetch it again.'}
+    result = deploy_model_result(outputs(stage='fetch', fetch=fetch, engine=failure, failure=failure, smoke=None,
+                                         consumers=None, release=None, active_before=None))
+    assert (result['status'], result['stage'], result['engine']) == ('failed', 'fetch', None)
+    assert result['error']['code'] == 'checksum_mismatch' and result['error']['stage'] == 'fetch'
+
+
+def test_a_smoke_failure_of_the_one_call_is_reported_at_smoke_though_registered_as_the_engine():
+    smoke = dict(SMOKE, passed=False, failed=True, failures=['expected 99 detections'], error_code='smoke_failed',
+                 msg='Smoke test failed')
+    failure = dict(ENGINE, failed=True, stage='smoke', fetch=FETCH, smoke=smoke, consumers=None, release=None,
+                   msg='Smoke test failed', error_code='smoke_failed')
+    result = deploy_model_result(outputs(stage='fetch', engine=failure, failure=failure, smoke=smoke, consumers=None,
+                                         release=None, active_before=None))
+    assert (result['status'], result['stage']) == ('failed', 'smoke')
+    assert result['engine']['fingerprint'] == NEW and result['smoke']['passed'] is False
+
+
 def test_the_roles_own_checks_carry_cause_fix_and_code():
     check = {'failed': True, 'changed': False,
              'msg': {'msg': 'No artifact fits', 'cause': 'UFF only', 'fix': 'add an ONNX artifact',
