@@ -14,10 +14,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
-import importlib.util
 import json
 import os
-import sys
 
 import pytest
 import yaml
@@ -27,46 +25,25 @@ from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetE
 from ansible_collections.tao.fleet.plugins.module_utils._fetch_options import ARGUMENT_SPEC as FETCH_OPTIONS
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore
 from ansible_collections.tao.fleet.plugins.modules import engine_deploy
+from ansible_collections.tao.fleet.tests.unit.plugins.modules.double_host import double_installed, load_demo_model
 from ansible_collections.tao.fleet.tests.unit.plugins.modules.module_harness import AnsibleExitJson, AnsibleFailJson, module_args
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..'))
-sys.path.insert(0, os.path.join(REPO, 'tests', 'doubles'))
-import install  # noqa: E402
-
-VERSION = '8.5.2.2'
 MODEL = 'peoplenet_standin'
 with open(os.path.join(REPO, 'catalog', 'models.yml')) as handle:
     ENTRY = dict(yaml.safe_load(handle)['models'][MODEL], id=MODEL)
 SCENE = {'boxes': 'scene', 'allow_extra_detections': False}
-
-
-def load_demo_model():
-    spec = importlib.util.spec_from_file_location('demo_model', os.path.join(REPO, 'tests', 'fleet', 'demo_model.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 demo_model = load_demo_model()
 
 
 @pytest.fixture
 def host(tmp_path):
     """The double installed where the build child imports it, Xavier NX facts naming it, the stand-in .etlt."""
-    site = str(tmp_path / 'site')
-    install.install(VERSION, site, {'dla_cores': 2, 'fast_fp16': True, 'fast_int8': True})
-    sys.path.insert(0, site)
-    with open(os.path.join(REPO, 'tests', 'fixtures', 'sysroots', 'xavier-nx-jp51.expected.json')) as handle:
-        facts = json.load(handle)['tao_platform']
-    facts['tensorrt'] = {'version': VERSION, 'flavour': 'tensorrt', 'test_double': True}
-    facts['platform_key'].update(tensorrt=VERSION, test_double='true')
-    model = tmp_path / 'standin.etlt'
-    model.write_bytes(demo_model.etlt_bytes(demo_model.DEFAULT_VERSION))
-    yield {'model_path': str(model), 'platform': facts, 'store': str(tmp_path / 'store'), 'model_name': MODEL,
-           'model_key': 'tlt_encode', 'smoke': {'model_entry': ENTRY, 'expect': SCENE, 'warmup': 0, 'runs': 2}}
-    sys.path.remove(site)
-    for name in [n for n in sys.modules if n.startswith(('tensorrt', 'tao_fleet_trt_double'))]:
-        del sys.modules[name]
+    with double_installed(tmp_path) as facts:
+        model = tmp_path / 'standin.etlt'
+        model.write_bytes(demo_model.etlt_bytes(demo_model.DEFAULT_VERSION))
+        yield {'model_path': str(model), 'platform': facts, 'store': str(tmp_path / 'store'), 'model_name': MODEL,
+               'model_key': 'tlt_encode', 'smoke': {'model_entry': ENTRY, 'expect': SCENE, 'warmup': 0, 'runs': 2}}
 
 
 def run(base, **args):

@@ -13,7 +13,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
-import importlib.util
 import json
 import os
 import sys
@@ -27,6 +26,7 @@ from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import engi
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore
 from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import build
 from ansible_collections.tao.fleet.plugins.modules import engine_smoke
+from ansible_collections.tao.fleet.tests.unit.plugins.modules.double_host import load_demo_model
 from ansible_collections.tao.fleet.tests.unit.plugins.modules.module_harness import AnsibleExitJson, AnsibleFailJson, module_args
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
@@ -37,13 +37,6 @@ MODEL = 'peoplenet_standin'
 with open(os.path.join(REPO, 'catalog', 'models.yml')) as handle:
     ENTRY = dict(yaml.safe_load(handle)['models'][MODEL], id=MODEL)
 SYSROOT = os.path.join(REPO, 'tests', 'fixtures', 'sysroots', 'nano-jp46')
-
-
-def load_demo_model():
-    spec = importlib.util.spec_from_file_location('demo_model', os.path.join(REPO, 'tests', 'fleet', 'demo_model.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 demo_model = load_demo_model()

@@ -10,7 +10,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import os
 import re
 import sys
@@ -24,32 +23,21 @@ from ansible_collections.tao.fleet.plugins.doc_fragments import trt_engine as tr
 from ansible_collections.tao.fleet.plugins.module_utils import _etlt
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import BUILD_OPTION_DEFAULTS
 from ansible_collections.tao.fleet.plugins.modules import trt_engine
+from ansible_collections.tao.fleet.tests.unit.plugins.modules.double_host import VERSION, double_installed
 from ansible_collections.tao.fleet.tests.unit.plugins.modules.module_harness import AnsibleExitJson, AnsibleFailJson, module_args
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..'))
 sys.path.insert(0, os.path.join(REPO, 'tests', 'doubles'))
-import install  # noqa: E402
 import onnx_writer  # noqa: E402
-
-VERSION = '8.5.2.2'
 
 
 @pytest.fixture
 def host(tmp_path):
     """The double installed where the build child imports it, Xavier NX facts naming it, an .etlt."""
-    site = str(tmp_path / 'site')
-    install.install(VERSION, site, {'dla_cores': 2, 'fast_fp16': True, 'fast_int8': True})
-    sys.path.insert(0, site)
-    with open(os.path.join(REPO, 'tests', 'fixtures', 'sysroots', 'xavier-nx-jp51.expected.json')) as handle:
-        facts = json.load(handle)['tao_platform']
-    facts['tensorrt'] = {'version': VERSION, 'flavour': 'tensorrt', 'test_double': True}
-    facts['platform_key'].update(tensorrt=VERSION, test_double='true')
-    model = tmp_path / 'peoplenet.etlt'
-    model.write_bytes(_etlt.encode_etlt(onnx_writer.peoplenet_shaped(), 'tlt_encode'))
-    yield {'model_path': str(model), 'platform': facts, 'store': str(tmp_path / 'store'), 'model_name': 'peoplenet'}
-    sys.path.remove(site)
-    for name in [n for n in sys.modules if n.startswith(('tensorrt', 'tao_fleet_trt_double'))]:
-        del sys.modules[name]
+    with double_installed(tmp_path) as facts:
+        model = tmp_path / 'peoplenet.etlt'
+        model.write_bytes(_etlt.encode_etlt(onnx_writer.peoplenet_shaped(), 'tlt_encode'))
+        yield {'model_path': str(model), 'platform': facts, 'store': str(tmp_path / 'store'), 'model_name': 'peoplenet'}
 
 
 def run(base, **args):
