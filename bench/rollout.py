@@ -3,8 +3,8 @@
 """Fleet scale benchmark: the per-host way against tao.fleet and against the floor, on one simulated fleet.
 
     sudo tests/output/controller/bin/python bench/rollout.py [--hosts 50] [--forks 25] [--name tfkb]
-        [--subnet 198.18.62] [--strategy linear|mitogen_linear] [--repeat 3] [--sweep] [--out docs/bench/rollout.txt]
-        [--keep]
+        [--subnet 198.18.62] [--strategy linear|mitogen_linear] [--repeat 3] [--repeat-first 0] [--sweep]
+        [--out docs/bench/rollout.txt] [--keep]
 
 Brings up a simulated fleet of its own (tests/fleet/fleet.py: real sshd hosts in network namespaces) of
 ``--hosts`` hosts in 3 platform classes (orin-nx-jp62, thor-jp70, dgpu-x86: real TensorRT-RTX 1.7 builds,
@@ -25,6 +25,7 @@ It prints origin bytes (the mirror's request log), builds (engine manifests, bui
 times, the ratios b/a, b/d, c/e and c/f, c/e again for ``--repeat`` alternating pairs of c and e (the
 machine's speed drifts), and the slowest tasks of b and c. ``--sweep`` then times c and e
 again for forks 10/25/50, with pipelining off, and with the other strategy (linear or mitogen_linear).
+``--repeat-first N`` ends with N alternating pairs of b and d, each from empty stores, cache and share.
 ``--strategy mitogen_linear`` runs everything under mitogen (installed from PyPI into ~/.cache/tao_fleet).
 The stores are emptied before a, b and d. Everything shares this machine's cores with the hosts: compare
 ratios, not seconds. Root is needed (network namespaces). Tears its fleet down (unless --keep).
@@ -374,6 +375,8 @@ def main() -> None:
     parser.add_argument("--subnet", default="198.18.62", help="fleet /24 in 198.18.0.0/16 (default 198.18.62)")
     parser.add_argument("--sweep", action="store_true", help="also time c and e for forks 10/25/50, pipelining off")
     parser.add_argument("--repeat", type=int, default=3, help="c and e again in this many alternating pairs (default 3)")
+    parser.add_argument("--repeat-first", type=int, default=0,
+                        help="b and d again in this many alternating pairs, each from empty stores and cache (default 0)")
     parser.add_argument("--out", help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="leave the fleet up")
     parser.add_argument("--strategy", default="linear",
@@ -382,8 +385,8 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="tao-fleet-bench-rollout-"))
     bench = Bench(args, workdir)
-    lines = ["# bench/rollout.py --hosts %d --forks %d --strategy %s --repeat %d%s"
-             % (args.hosts, args.forks, args.strategy, args.repeat, " --sweep" if args.sweep else ""),
+    lines = ["# bench/rollout.py --hosts %d --forks %d --strategy %s --repeat %d --repeat-first %d%s"
+             % (args.hosts, args.forks, args.strategy, args.repeat, args.repeat_first, " --sweep" if args.sweep else ""),
              "# %s" % time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())] + ["# " + line for line in machine()]
 
     def say(line=""):
@@ -503,6 +506,24 @@ def main() -> None:
                 e_again, _record = bench.playbook(empty, forks, extra, strategy)
                 say("%-44s %8.1f %8.1f %7.2f%s" % (label, c_again, e_again, c_again / e_again,
                                                    second_run_note(c_again_record)))
+        if args.repeat_first:
+            # d alone moves by a quarter from one run to the next here: b and d again, side by side, each from
+            # nothing (no store, no controller cache, no share entry, no downloaded file), as the first ones
+            pairs = []
+            for _number in range(args.repeat_first):
+                bench.clear_stores()
+                shutil.rmtree(cache, ignore_errors=True)
+                b_again, _record = bench.playbook(PLAYBOOK, args.forks, tao_vars)
+                built_again = bench.manifest_builds()[0]
+                bench.clear_stores()
+                (workdir / model_file).unlink()
+                d_again, _record = bench.playbook(FLOOR % dict(fill, builders=",".join(builders)), args.forks)
+                pairs.append((b_again, d_again, built_again))
+            ratios = sorted(b_run / d_run for b_run, d_run, _built in pairs)
+            say()
+            say("b/d in %d more pairs, each b then d from empty stores and cache: %s; median %.2f"
+                % (len(pairs), ", ".join("%.1f/%.1f = %.2f (b built %d)" % (b_run, d_run, b_run / d_run, built)
+                                         for b_run, d_run, built in pairs), ratios[len(ratios) // 2]))
         say()
         say("load average at the end: %.1f %.1f %.1f" % os.getloadavg())
         say("total %.0f s (fleet up included); logs in %s" % (time.monotonic() - started, workdir))
