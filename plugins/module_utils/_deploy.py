@@ -120,8 +120,8 @@ def _undo(params, engine, release_error):
 
 def deploy(params, check_mode=False, diff=False):
     """Run the stages; ``params``: engine_deploy's options. Returns (result, warnings): the engine
-    result of tao.fleet.trt_engine, with ``stage`` (the last stage that ran) and ``smoke``, ``consumers``,
-    ``release`` (each stage's own result, or None when it did not run). Raises DeployFailed."""
+    result of tao.fleet.trt_engine, with ``stage`` (the last stage that ran) and ``fetch``, ``smoke``,
+    ``consumers``, ``release`` (each stage's own result, or None when it did not run). Raises DeployFailed."""
     engine_params = dict((key, params[key]) for key in ENGINE_OPTION_SPEC if key != 'engine_share')
     result = {'stage': 'engine', 'fetch': None, 'smoke': None, 'consumers': None, 'release': None}
     fetch_warnings = []
