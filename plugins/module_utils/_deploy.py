@@ -73,18 +73,7 @@ def _picture_missing():
         code='smoke_image_missing')
 
 
-def _smoke_failure(err):
-    """The smoke stage's result when it failed: what tao.fleet.engine_smoke returns then."""
-    failure = err.to_result()
-    if err.code == 'smoke_failed':
-        failure.pop('error_details', None)
-        failure.update(err.details)
-        failure.pop('warnings', None)
-    failure['failed'] = True
-    return failure
-
-
-def _run_smoke(params, engine, check_mode):
+def _run_smoke(params, engine, model_path, check_mode):
     options = params['smoke']
     if not options.get('image') and not options.get('expect') and not options['model_entry'].get('stand_in'):
         raise _picture_missing()
@@ -93,18 +82,14 @@ def _run_smoke(params, engine, check_mode):
         # only when the caller gave no facts: the same reading tao.fleet.engine_smoke makes
         from ansible_collections.tao.fleet.plugins.module_utils._platform import gather
         platform = gather(params['sysroot'], probe_interpreter=False)
-    from ansible_collections.tao.fleet.plugins.module_utils._smoke import smoke
+    from ansible_collections.tao.fleet.plugins.module_utils._smoke import smoke, smoke_outcome
     result, changed = smoke(
         params['store'], engine['model_name'], options['model_entry'], fingerprint=engine['fingerprint'],
         image=options.get('image'), scene=options.get('scene'), backend=options['backend'],
         warmup=options['warmup'], runs=options['runs'], batch=options['batch'], expect=options.get('expect'),
-        postprocessing=options.get('postprocessing'), model_path=params['model_path'], model_key=params['model_key'],
-        platform=platform,
-        device=options['device'], timeout=options['timeout'], check_mode=check_mode)
-    warnings = result.pop('warnings')
-    result.update(changed=changed, msg='smoke test passed (%s, %d detections)' % (
-        result['backend'], result['detection_count']))
-    return result, warnings
+        postprocessing=options.get('postprocessing'), model_path=model_path, model_key=params['model_key'],
+        platform=platform, device=options['device'], timeout=options['timeout'], check_mode=check_mode)
+    return smoke_outcome(result, changed)
 
 
 def _undo(params, engine, release_error):
@@ -155,11 +140,12 @@ def deploy(params, check_mode=False, diff=False):
         if smoke_needed(params['smoke'], engine):
             result['stage'] = stage
             try:
-                result['smoke'], more = _run_smoke(params, engine, check_mode)
+                result['smoke'], more = _run_smoke(params, engine, engine_params['model_path'], check_mode)
             except TaoFleetError as err:
-                result['smoke'] = _smoke_failure(err)
-                if err.code == 'smoke_failed':
-                    warnings.extend(err.details.get('warnings') or [])
+                from ansible_collections.tao.fleet.plugins.module_utils._smoke import smoke_failure
+                failure, more = smoke_failure(err)
+                result['smoke'] = dict(failure, failed=True)
+                warnings.extend(more)
                 raise
             warnings.extend(more)
         consumers = params['consumers']

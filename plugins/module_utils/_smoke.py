@@ -513,3 +513,24 @@ def smoke(store_root, model, model_entry, fingerprint=None, image=None, scene=No
                             fix='Check the model file and the expect settings; rebuild with tao.fleet.trt_engine.',
                             code='smoke_failed', details=dict(result, changed=changed))
     return result, changed
+
+
+def smoke_outcome(result, changed):
+    """What a passed test returns, in tao.fleet.engine_smoke and in engine_deploy's smoke stage:
+    (result with ``changed`` and ``msg``, tao.fleet's warnings for ``module.warn``)."""
+    warnings = result.pop('warnings')
+    result.update(changed=changed, msg='smoke test passed (%s, %d detections)' % (
+        result['backend'], result['detection_count']))
+    return result, warnings
+
+
+def smoke_failure(err):
+    """What a failed test returns, in both places: (failure, warnings). A test that ran and failed
+    (``smoke_failed``) returns what it measured as result keys, not as ``error_details``."""
+    failure = err.to_result()
+    warnings = []
+    if err.code == 'smoke_failed':
+        failure.pop('error_details', None)
+        failure.update(err.details)
+        warnings = failure.pop('warnings', [])
+    return failure, warnings

@@ -275,7 +275,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._platform import gather
-from ansible_collections.tao.fleet.plugins.module_utils._smoke import BACKENDS, smoke
+from ansible_collections.tao.fleet.plugins.module_utils._smoke import BACKENDS, smoke, smoke_failure, smoke_outcome
 
 
 def main():
@@ -313,17 +313,14 @@ def main():
             postprocessing=params['postprocessing'], model_path=params['model_path'], model_key=params['model_key'],
             platform=platform, device=params['device'], timeout=params['timeout'], check_mode=module.check_mode)
     except TaoFleetError as err:
-        failure = err.to_result()
-        if err.code == 'smoke_failed':
-            failure.pop('error_details', None)
-            failure.update(err.details)
-            for warning in failure.pop('warnings', []):
-                module.warn(warning)
+        failure, warnings = smoke_failure(err)
+        for warning in warnings:
+            module.warn(warning)
         module.fail_json(**failure)
-    for warning in result.pop('warnings'):
+    result, warnings = smoke_outcome(result, changed)
+    for warning in warnings:
         module.warn(warning)
-    module.exit_json(changed=changed, msg='smoke test passed (%s, %d detections)' % (
-        result['backend'], result['detection_count']), **result)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':
