@@ -20,8 +20,9 @@ __metaclass__ = type
 
 from ansible_collections.tao.fleet.plugins.action.trt_engine import ActionModule as EngineShareAction
 from ansible_collections.tao.fleet.plugins.module_utils._engine_options import ENGINE_OPTION_SPEC
-from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_hint
-from ansible_collections.tao.fleet.plugins.plugin_utils.controller_cache import controller_copy, validated_fetch_options
+from ansible_collections.tao.fleet.plugins.plugin_utils.controller_cache import (
+    controller_copy, controller_src, from_controller, store_lacks, validated_fetch_options)
+from ansible_collections.tao.fleet.plugins.plugin_utils.host_copy import copy_to_task_dir
 
 LATER_STAGES = {'smoke': None, 'consumers': None, 'release': None}
 
@@ -62,10 +63,8 @@ class ActionModule(EngineShareAction):
             # a failure on the controller, or check mode before the controller has the file
             return dict(early, stage='fetch', fetch=dict(early), **LATER_STAGES)
         # The host gets the file and its sha256, never the origin's URLs or the API key.
-        args['fetch'] = {'sha256': controller['sha256'], 'name': params['name'],
-                         'src': 'controller:%s' % controller['path']}
-        hint = store_hint(task_vars, store)
-        probe_skipped = hint is not None and controller['sha256'] not in hint['models']
+        args['fetch'] = {'sha256': controller['sha256'], 'name': params['name'], 'src': controller_src(controller)}
+        probe_skipped = store_lacks(task_vars, store, controller['sha256'])
         self._model = {'path': controller['path'], 'sha256': controller['sha256'], 'warnings': warnings,
                        'controller': dict(controller, probe_skipped=probe_skipped)}
         if probe_skipped:
@@ -74,10 +73,7 @@ class ActionModule(EngineShareAction):
 
     def _send_model(self):
         # the share entry, if one goes too, lands in the same temp dir (removed at the end of the task)
-        remote_dir = self._connection._shell.tmpdir or self._make_tmp_path()
-        remote = self._connection._shell.join_path(remote_dir, self._model['sha256'])
-        self._transfer_file(self._model['path'], remote)
-        self._fixup_perms2((remote_dir, remote), execute=False)
+        _remote_dir, (remote,) = copy_to_task_dir(self, [(self._model['path'], self._model['sha256'])])
         return remote
 
     def _module(self, args, task_vars, **extra):
@@ -85,15 +81,11 @@ class ActionModule(EngineShareAction):
         model = self._model
         if model is None:
             return answer
-        sent = not args['fetch']['src'].startswith('controller:')
-        if not sent and answer.get('failed') and answer.get('stage') == 'fetch' \
+        if args['fetch']['src'] == controller_src(model) and answer.get('failed') and answer.get('stage') == 'fetch' \
                 and answer.get('error_code') == 'src_missing':
             args['fetch']['src'] = self._send_model()
             answer = super(ActionModule, self)._module(args, task_vars, **extra)
-        fetched = answer.get('fetch')
-        if isinstance(fetched, dict):
-            if fetched.get('source') == args['fetch']['src']:
-                fetched['source'] = 'controller:%s' % model['path']
-            fetched['controller'] = model['controller']
+        if isinstance(answer.get('fetch'), dict):
+            from_controller(answer['fetch'], args['fetch']['src'], model['controller'])
         answer['warnings'] = model['warnings'] + list(answer.get('warnings') or [])
         return answer

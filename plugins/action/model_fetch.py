@@ -25,8 +25,9 @@ __metaclass__ = type
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_hint
-from ansible_collections.tao.fleet.plugins.plugin_utils.controller_cache import controller_copy, validated_fetch_options
+from ansible_collections.tao.fleet.plugins.plugin_utils.controller_cache import (
+    controller_copy, controller_src, from_controller, store_lacks, validated_fetch_options)
+from ansible_collections.tao.fleet.plugins.plugin_utils.host_copy import copy_to_task_dir
 
 MODULE = 'tao.fleet.model_fetch'
 
@@ -58,26 +59,18 @@ class ActionModule(ActionBase):
         controller, warnings, early = controller_copy(params, self._play_context.check_mode)
         if early is not None:
             return early
-        # First ask with a src the host cannot have (hosts may share the controller's file system, as
-        # the simulated fleet does: a real path would be read without a transfer): a store that holds
-        # the file answers without reading src; otherwise src_missing, and the file is copied over.
+        # First ask with a src the host cannot have; a host whose store lacks the file gets it at once.
         host_args = {'sha256': controller['sha256'], 'store': params['store'], 'name': params['name'],
-                     'src': 'controller:%s' % controller['path']}
-        # The host's tao_store fact (platform_facts with store) says whether the probe can be skipped: a host
-        # whose store lacks the file gets it with the first call (the module checks it all the same).
-        hint = store_hint(task_vars, params['store'])
-        probe_skipped = hint is not None and controller['sha256'] not in hint['models']
+                     'src': controller_src(controller)}
+        probe_skipped = store_lacks(task_vars, params['store'], controller['sha256'])
         answer = {} if probe_skipped else self._execute_module(module_name=MODULE, module_args=host_args,
                                                                task_vars=task_vars)
+        sent = None
         if probe_skipped or (answer.get('failed') and answer.get('error_code') == 'src_missing'):
-            remote_dir = self._make_tmp_path()
-            remote = self._connection._shell.join_path(remote_dir, controller['sha256'])
-            self._transfer_file(controller['path'], remote)
-            self._fixup_perms2((remote_dir, remote), execute=False)
-            host_args['src'] = remote
+            _remote_dir, (sent,) = copy_to_task_dir(self, [(controller['path'], controller['sha256'])])
+            host_args['src'] = sent
             answer = self._execute_module(module_name=MODULE, module_args=host_args, task_vars=task_vars)
-            if not answer.get('failed') and answer.get('source') == remote:
-                answer['source'] = 'controller:%s' % controller['path']
-        answer['controller'] = dict(controller, probe_skipped=probe_skipped)
+        answer = from_controller(answer, None if answer.get('failed') else sent,
+                                 dict(controller, probe_skipped=probe_skipped))
         answer['warnings'] = warnings + list(answer.get('warnings') or [])
         return answer

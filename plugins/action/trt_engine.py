@@ -35,6 +35,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.tao.fleet.plugins.module_utils._atomic import make_dirs, write_file
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_has_engine, store_hint
+from ansible_collections.tao.fleet.plugins.plugin_utils.host_copy import copy_to_task_dir
 
 MODULE = 'tao.fleet.trt_engine'
 ENGINE_FILE = 'model.engine'
@@ -246,23 +247,16 @@ class ActionModule(ActionBase):
         and the manifest with the call (one file copy per host instead of two; a manifest that does not
         read as JSON here goes as its file, for the host to refuse with the reason)."""
         # one temp dir per task (removed at its end), also when a first call's entry was not this host's
-        remote_dir = self._connection._shell.tmpdir or self._make_tmp_path()
-        join = self._connection._shell.join_path
-        names = [ENGINE_FILE]
-        options = {'shared_engine': remote_dir}
         try:
             with open(os.path.join(entry, MANIFEST_FILE), 'rb') as handle:
-                options['shared_manifest'] = json.loads(handle.read().decode('utf-8'))
+                manifest = json.loads(handle.read().decode('utf-8'))
         except (OSError, ValueError):
-            names.append(MANIFEST_FILE)
-        if not isinstance(options.get('shared_manifest', {}), dict):
-            del options['shared_manifest']
-            names.append(MANIFEST_FILE)
-        remote = [join(remote_dir, name) for name in names]
-        for name, path in zip(names, remote):
-            self._transfer_file(os.path.join(entry, name), path)
-        self._fixup_perms2([remote_dir] + remote, execute=False)
-        return options
+            manifest = None
+        names = [ENGINE_FILE] if isinstance(manifest, dict) else [ENGINE_FILE, MANIFEST_FILE]
+        remote_dir, _remote = copy_to_task_dir(self, [(os.path.join(entry, name), name) for name in names])
+        if isinstance(manifest, dict):
+            return {'shared_engine': remote_dir, 'shared_manifest': manifest}
+        return {'shared_engine': remote_dir}
 
     def _publish(self, share, entry, built, fingerprint):
         """Fetch the host's new engine and manifest into a temp dir of the share, check them, rename the

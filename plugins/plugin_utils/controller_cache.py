@@ -24,6 +24,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.tao.fleet.plugins.module_utils._download import FetchSpec, fetch_model
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._fetch_options import ARGUMENT_SPEC
+from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_hint
 from ansible_collections.tao.fleet.plugins.plugin_utils.run_cache import read_json, run_file, write_json
 
 # options that describe the host's side only; every other option describes the controller's download
@@ -100,3 +101,26 @@ def controller_copy(params, check_mode):
     if not check_mode:
         write_run_memo(memo_path, controller)
     return controller, warnings, None
+
+
+def controller_src(controller):
+    """The ``src`` of the host's first call: a path no host has (hosts may share the controller's file
+    system, as the simulated fleet does: a real path would be read without a transfer). A store that holds
+    the file answers without reading it; one that does not says ``src_missing``."""
+    return 'controller:%s' % controller['path']
+
+
+def store_lacks(task_vars, store, sha256):
+    """Whether the host's ``tao_store`` fact (platform_facts with ``store``) says its store lacks the file:
+    then the file goes with the first call, and the question is skipped (the module checks it all the same)."""
+    hint = store_hint(task_vars, store)
+    return hint is not None and sha256 not in hint['models']
+
+
+def from_controller(fetched, sent, controller):
+    """The host's fetch result as the task reports it: a file that came from ``sent`` (the copy in the
+    task's temp dir) is named after the controller's cache, and ``controller`` says how the controller got it."""
+    if sent and fetched.get('source') == sent:
+        fetched['source'] = controller_src(controller)
+    fetched['controller'] = controller
+    return fetched
