@@ -69,6 +69,8 @@ from urllib.request import Request, urlopen
 
 CHUNK = 64 * 1024
 MAX_STALL_SECONDS = 60
+# How long the log waits for answers still being written (a stalled answer is never waited for).
+SETTLE_SECONDS = 2.0
 CONTROL_PREFIX = '/_mirror/'
 NGC_TOKEN_PATH = '/token'
 NGC_TOKEN_USER = '$oauthtoken'
@@ -107,6 +109,10 @@ class MirrorState(object):
         self.rules = []
         self.entries = []
         self.lock = threading.Lock()
+        # Answers still being written. A client can read an answer's last byte before the serving thread
+        # records it, so the log waits for them (see settled_entries).
+        self.in_flight = []
+        self.settled = threading.Condition(self.lock)
 
     def take_fault(self, method, path):
         """The fault for this request, counting it against a ``times`` limit."""
@@ -120,13 +126,32 @@ class MirrorState(object):
                     return rule.fault
         return None
 
+    def begin(self, entry):
+        with self.lock:
+            self.in_flight.append(entry)
+
     def record(self, entry):
         line = json.dumps(entry, sort_keys=True)
         with self.lock:
+            if entry in self.in_flight:
+                self.in_flight.remove(entry)
             self.entries.append(entry)
             if self.log_path:
                 with open(self.log_path, 'a') as log:
                     log.write(line + '\n')
+            self.settled.notify_all()
+
+    def settled_entries(self, before, wait=SETTLE_SECONDS):
+        """The log, once every answer that began before ``before`` has been recorded (a stalled answer is
+        not waited for; nor is any answer longer than ``wait`` seconds)."""
+        deadline = time.time() + wait
+        with self.lock:
+            while True:
+                pending = [e for e in self.in_flight if e['ts'] <= before and not (e['fault'] or {}).get('stall')]
+                left = deadline - time.time()
+                if not pending or left <= 0:
+                    return list(self.entries)
+                self.settled.wait(left)
 
     def credential_ok(self, header):
         """Whether an Authorization header is one NGC's download paths would accept."""
@@ -229,6 +254,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
             'offset': None, 'auth': auth is not None, 'auth_scheme': auth.split(' ', 1)[0] if auth else None,
             'fault': None, 'cut': False,
         }
+        self.server.state.begin(self.entry)
         try:
             self._serve(method, path, split.query, auth)
         except (BrokenPipeError, ConnectionResetError):
@@ -393,9 +419,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
             if what == 'health' and method == 'GET':
                 self._json(200, {'ok': True})
             elif what == 'log' and method == 'GET':
-                with state.lock:
-                    entries = list(state.entries)
-                self._json(200, entries)
+                self._json(200, state.settled_entries(time.time()))
             elif what == 'faults' and method == 'POST':
                 rule = FaultRule(body['path'], bool(body.get('prefix')), body.get('fault') or {})
                 with state.lock:

@@ -168,6 +168,19 @@ def read(path):
         return handle.read()
 
 
+# -- the test mirror's own log ----------------------------------------------------------------------
+
+def test_mirror_log_waits_for_an_answer_still_being_recorded():
+    """A client can read an answer's last byte before the mirror's thread records it; tests that read the
+    log right after a fetch must still see that request (it once made a test fail on a loaded CI machine)."""
+    import threading
+    state = mirror_module.MirrorState(tempfile.gettempdir(), None, None)
+    late = {'ts': time.time(), 'path': '/late', 'fault': None}
+    state.begin(late)
+    threading.Timer(0.3, state.record, (late,)).start()
+    assert [e['path'] for e in state.settled_entries(time.time(), wait=30)] == ['/late']
+
+
 # -- plain download, cache, NGC URL shape ----------------------------------------------------------
 
 def test_download_through_ngc_redirect_lands_verified_at_content_address(site, store):
