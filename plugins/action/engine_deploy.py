@@ -12,14 +12,22 @@ otherwise the first call names it ``controller:<path>``, a path no host has, so 
 file answers at once and one that does not says ``src_missing``: the file is sent and the call made again.
 The later stages (smoke test, consumer files, release) run in the same call as the engine stage; an engine
 that fails its smoke test on the host that built it is not published to the share.
+
+Before any of that (``quick_check``): when the host's ``tao_store`` fact holds an intact deployment record
+made with the same options, model and platform, the host is not called at all (``_deploy_record``).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.tao.fleet.plugins.action.trt_engine import ActionModule as EngineShareAction
+from ansible_collections.tao.fleet.plugins.module_utils._deploy_record import deploy_key, find_record, quick_result
 from ansible_collections.tao.fleet.plugins.module_utils._engine_options import ENGINE_OPTION_SPEC
+from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import FINGERPRINT_SCHEMA
+from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_hint
 from ansible_collections.tao.fleet.plugins.plugin_utils.controller_cache import (
     controller_copy, controller_src, from_controller, store_lacks, validated_fetch_options)
 from ansible_collections.tao.fleet.plugins.plugin_utils.host_copy import copy_to_task_dir
@@ -46,14 +54,16 @@ class ActionModule(EngineShareAction):
     MODULE = 'tao.fleet.engine_deploy'
 
     _model = None
+    _quick = None
 
     def _before_engine(self, args, task_vars):
         unfit = unfit_choice(args.get('model'))
         if unfit is not None:
             return unfit
         fetch = args.get('fetch')
-        if not isinstance(fetch, dict) or not fetch.get('controller_cache'):
-            return None
+        fetch = fetch if isinstance(fetch, dict) else {}
+        if not fetch.get('controller_cache'):
+            return self._quick_check(args, task_vars, fetch.get('sha256'))
         store = args.get('store') or ENGINE_OPTION_SPEC['store']['default']
         params, invalid = validated_fetch_options(dict(fetch, store=store))
         if invalid:
@@ -62,14 +72,41 @@ class ActionModule(EngineShareAction):
         if early is not None:
             # a failure on the controller, or check mode before the controller has the file
             return dict(early, stage='fetch', fetch=dict(early), **LATER_STAGES)
-        # The host gets the file and its sha256, never the origin's URLs or the API key.
-        args['fetch'] = {'sha256': controller['sha256'], 'name': params['name'], 'src': controller_src(controller)}
         probe_skipped = store_lacks(task_vars, store, controller['sha256'])
         self._model = {'path': controller['path'], 'sha256': controller['sha256'], 'warnings': warnings,
                        'controller': dict(controller, probe_skipped=probe_skipped)}
+        quick = self._quick_check(args, task_vars, controller['sha256'])
+        if quick is not None:
+            quick['fetch'] = from_controller(quick['fetch'] or {}, None, self._model['controller'])
+            quick['warnings'] = list(warnings)
+            return quick
+        # The host gets the file and its sha256, never the origin's URLs or the API key.
+        args['fetch'] = {'sha256': controller['sha256'], 'name': params['name'], 'src': controller_src(controller)}
         if probe_skipped:
             args['fetch']['src'] = self._send_model()
         return None
+
+    def _quick_check(self, args, task_vars, model_sha256):
+        """The task's result when the host's deployment record says a call would change nothing (the host
+        is then not called), else None; the call then carries the id to record its deployment under."""
+        if not boolean(args.get('quick_check', True), strict=False):
+            self._quick = {'used': False, 'reason': 'quick_check is off'}
+            return None
+        key, reason = deploy_key(args, model_sha256, FINGERPRINT_SCHEMA)
+        record = None
+        if key is not None:
+            args['deploy_record_id'] = key
+            hint = store_hint(task_vars, args.get('store') or ENGINE_OPTION_SPEC['store']['default'])
+            if hint is None:
+                reason = 'no tao_store fact of this store (tao.fleet.platform_facts with store)'
+            else:
+                record, reason = find_record(hint, key)
+        if record is None:
+            self._quick = {'used': False, 'reason': reason}
+            return None
+        result = quick_result(record)
+        result['quick_check'] = {'used': True, 'reason': None, 'recorded_at': record.get('recorded_at')}
+        return result
 
     def _send_model(self):
         # the share entry, if one goes too, lands in the same temp dir (removed at the end of the task)
@@ -78,6 +115,8 @@ class ActionModule(EngineShareAction):
 
     def _module(self, args, task_vars, **extra):
         answer = super(ActionModule, self)._module(args, task_vars, **extra)
+        if self._quick is not None:
+            answer['quick_check'] = dict(self._quick)
         model = self._model
         if model is None:
             return answer
@@ -85,6 +124,8 @@ class ActionModule(EngineShareAction):
                 and answer.get('error_code') == 'src_missing':
             args['fetch']['src'] = self._send_model()
             answer = super(ActionModule, self)._module(args, task_vars, **extra)
+            if self._quick is not None:
+                answer['quick_check'] = dict(self._quick)
         if isinstance(answer.get('fetch'), dict):
             from_controller(answer['fetch'], args['fetch']['src'], model['controller'])
         answer['warnings'] = model['warnings'] + list(answer.get('warnings') or [])

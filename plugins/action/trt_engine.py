@@ -46,8 +46,9 @@ PREDICTIONS = '.predictions'
 # converter_args (which may hold -k) are secrets: a mismatch they cause only costs one wasted copy
 NOT_PREDICTIVE = ('store', 'sysroot', 'engine_share', 'shared_engine', 'build', 'build_timeout',
                   'build_memory_limit', 'model_key', 'converter_args', 'keep_decrypted_model',
-                  # tao.fleet.engine_deploy's stages after the engine
-                  'shared_manifest', 'smoke', 'consumers', 'keep')
+                  # tao.fleet.engine_deploy's stages after the engine, and its deployment record (whose id
+                  # holds the host's store path)
+                  'shared_manifest', 'smoke', 'consumers', 'keep', 'quick_check', 'deploy_record_id')
 
 
 def _sha256(path):

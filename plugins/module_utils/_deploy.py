@@ -11,7 +11,9 @@
 2. smoke: test it (``_smoke.smoke``), unless it is an engine this host reused and its manifest records a
    passed test (``smoke.rerun`` tests it again);
 3. consumers: write its DeepStream and Triton files (``_consumers``), when asked;
-4. release: switch ``active`` to it and remove old engines (``_release``).
+4. release: switch ``active`` to it and remove old engines (``_release``);
+5. with ``deploy_record_id`` (from the action plugin): record the deployment, so that the next run need not
+   call this host while nothing changed (``_deploy_record``).
 
 Each stage is the code of its own module, so this one call does what five module calls did; only the
 round trips are saved (one module call costs a host about as much as the work of most stages). The first
@@ -177,4 +179,11 @@ def deploy(params, check_mode=False, diff=False):
     result['changed'] = bool(engine.get('changed')) or any(
         bool((result[name] or {}).get('changed')) for name in ('fetch', 'smoke', 'consumers', 'release'))
     result['msg'] = '%s; %s' % (engine.get('msg') or 'engine %s' % engine['fingerprint'], result['release']['msg'])
+    if params.get('deploy_record_id') and not check_mode:
+        # lets the next run's action plugin leave this host alone while nothing changed (_deploy_record)
+        from ansible_collections.tao.fleet.plugins.module_utils._deploy_record import write_record
+        problem = write_record(params['store'], params['deploy_record_id'], result, params.get('calibration_cache'))
+        if problem:
+            warnings.append('The deployment record was not written (%s): the next run calls this host again.'
+                            % problem)
     return result, warnings

@@ -1,11 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: tao.fleet contributors
 # Apache License 2.0 (see LICENSE)
-"""What a host's store holds, from directory and link names only: no file is opened or hashed, so it costs a
-few ``listdir`` calls. ``tao.fleet.platform_facts`` returns it (option ``store``) as ``ansible_facts.tao_store``,
-and the controller halves of ``model_fetch`` and ``trt_engine`` read it as a hint: a file or engine the store
-lacks is sent along with the first call instead of after a probe call. Only a hint: the modules still check
-everything they install (layout: ``_store.py``)."""
+"""What a host's store holds, from directory and link names, and its deployment records: no model or engine
+is opened or hashed, so it costs a few ``listdir`` and ``stat`` calls. ``tao.fleet.platform_facts`` returns it
+(option ``store``) as ``ansible_facts.tao_store``, and the controller halves of ``model_fetch``,
+``trt_engine`` and ``engine_deploy`` read it as a hint: a file or engine the store lacks is sent along with
+the first call instead of after a probe call, and a deployment whose record matches needs no call
+(``_deploy_record``). Only a hint: the modules still check everything they install (layout: ``_store.py``)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,6 +14,8 @@ __metaclass__ = type
 
 import os
 import re
+
+from ansible_collections.tao.fleet.plugins.module_utils._deploy_record import read_records
 
 SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
 # names of the store layout (``_store.py`` takes them from here: this module stays cheap to import)
@@ -38,7 +41,9 @@ def _link(directory, name):
 
 
 def store_contents(store):
-    """``{path, exists, models: [sha256...], engines: {model: {fingerprints: [...], active, previous}}}``."""
+    """``{path, exists, models: [sha256...], engines: {model: {fingerprints: [...], active, previous}},
+    deploys: {model: {key, intact, changed, recorded_at, result}}}`` (deploys: ``_deploy_record``, which
+    reads one small file per model and stats the files it names)."""
     models_dir = os.path.join(store, 'models')
     engines_dir = os.path.join(store, 'engines')
     models = [name for name in _names(models_dir)
@@ -51,7 +56,8 @@ def store_contents(store):
         fingerprints = [name for name in _names(model_dir)
                         if SHA256_RE.match(name) and os.path.isfile(os.path.join(model_dir, name, ENGINE_FILE))]
         engines[model] = dict([('fingerprints', fingerprints)] + [(link, _link(model_dir, link)) for link in LINKS])
-    return {'path': store, 'exists': os.path.isdir(store), 'models': models, 'engines': engines}
+    return {'path': store, 'exists': os.path.isdir(store), 'models': models, 'engines': engines,
+            'deploys': read_records(store)}
 
 
 def store_hint(task_vars, store):

@@ -233,6 +233,24 @@ options:
     description: Engines of the model to keep after the release (M(tao.fleet.engine_release)'s O(tao.fleet.engine_release#module:keep)).
     type: int
     default: 3
+  quick_check:
+    description:
+      - On the controller (action plugin). When the host's C(ansible_facts.tao_store) (M(tao.fleet.platform_facts)
+        with O(tao.fleet.platform_facts#module:store)) holds a deployment record made with the same options,
+        the same model sha256 and the same platform (C(platform_key)), and the files and links it names still
+        have the size, mtime and inode recorded, the host is not called. The result is then the record's, as
+        a reuse would report it (RV(quick_check.used)), and a second run of a rollout costs each host only its
+        facts call.
+      - V(false) calls the host every time, which hashes the model and the engine again.
+      - Only when the model's sha256 is known before the call (O(fetch.controller_cache) or O(fetch.sha256)),
+        O(platform) is given, and neither O(smoke.rerun), O(keep_decrypted_model) nor O(converter_args) is set.
+    type: bool
+    default: true
+  deploy_record_id:
+    description:
+      - Set by the action plugin, not by hand. The id of this call's options; after a deployment that
+        succeeds, the module records it under this id in C(<store>/deploys/<model name>.json).
+    type: str
 notes:
   - C(docs/engine_deploy.md) in the collection says which stage's code does what; each stage's own module
     page has the details of its options, results and errors.
@@ -296,6 +314,16 @@ release:
   description: M(tao.fleet.engine_release)'s result (C(active), C(active_before), C(previous), C(removed)...); null when an earlier stage stopped.
   returned: always
   type: dict
+quick_check:
+  description:
+    - Whether the host was left alone because its deployment record matched (C(used)), and when not, why
+      (C(reason)). See O(quick_check).
+    - When it was, the other keys are the record's short result, as a reuse would report them - C(fingerprint),
+      C(engine_path), C(model), C(tensorrt), C(targets), C(manifest) (with its C(smoke) record), C(fetch),
+      C(consumers), C(release) - and there is no C(fingerprint_inputs), C(share) or C(timing_cache).
+  returned: when the action plugin ran
+  type: dict
+  sample: {"used": true, "reason": null, "recorded_at": "2026-12-07T08:00:00Z"}
 error_code:
   description: Stable id of the failure, the failing stage's (C(model_key_rejected), C(smoke_failed), C(smoke_image_missing)...).
   returned: failure
@@ -355,6 +383,8 @@ def main():
             smoke=dict(type='dict', required=True, options=SMOKE_OPTIONS, mutually_exclusive=[('image', 'scene')]),
             consumers=dict(type='dict', options=CONSUMER_OPTIONS),
             keep=dict(type='int', default=3),
+            quick_check=dict(type='bool', default=True),
+            deploy_record_id=dict(type='str'),
         ),
         supports_check_mode=True,
     )

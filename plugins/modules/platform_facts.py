@@ -40,10 +40,12 @@ options:
   store:
     description:
       - Also list what the tao.fleet store at this path holds, as C(ansible_facts.tao_store) - the model files
-        and the engines by model, from directory and link names only (nothing is opened or hashed).
+        and the engines by model, from directory and link names (no model or engine is opened or hashed),
+        and the deployment records of M(tao.fleet.engine_deploy), with a C(stat) of the files they name.
       - Role C(tao.fleet.deploy_model) sets it. The controller halves of M(tao.fleet.model_fetch) and
         M(tao.fleet.trt_engine) read C(tao_store) as a hint, to send a model file or a shared engine the host
-        lacks along with their first call instead of after a probe call (docs/scale.md).
+        lacks along with their first call instead of after a probe call; M(tao.fleet.engine_deploy) leaves a
+        host whose record matches alone (docs/scale.md).
     type: path
   timeout:
     description:
@@ -248,8 +250,9 @@ ansible_facts:
           elements: str
     tao_store:
       description:
-        - What the store named by O(store) holds, from directory and link names only. A hint for the
-          controller halves of M(tao.fleet.model_fetch) and M(tao.fleet.trt_engine); it is not checked here.
+        - What the store named by O(store) holds, from directory and link names, and its deployment records.
+          A hint for the controller halves of M(tao.fleet.model_fetch), M(tao.fleet.trt_engine) and
+          M(tao.fleet.engine_deploy); only the records' files are checked here, with C(stat).
       returned: when O(store) is set
       type: dict
       contains:
@@ -268,6 +271,14 @@ ansible_facts:
             C(previous) fingerprints (C(null) when unset).
           type: dict
           sample: {"peoplenet": {"fingerprints": ["2a6f...70a"], "active": "2a6f...70a", "previous": null}}
+        deploys:
+          description:
+            - By model name, the deployment record M(tao.fleet.engine_deploy) wrote after its last successful
+              deployment - C(key) (the id of its options), C(intact) (the files and links it names still have
+              the size, mtime, inode and target recorded; C(changed) lists those that do not), C(recorded_at),
+              and C(result), the short result the next run reports without calling the host (only when
+              intact). See O(tao.fleet.engine_deploy#module:quick_check).
+          type: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule

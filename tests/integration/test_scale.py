@@ -229,6 +229,32 @@ def test_one_origin_download_and_one_build_per_platform_class(scale_fleet, runne
         assert fetched["controller"]["probe_skipped"] is False and fetched["bytes_transferred"] == 0
         engine = second.result(name, ROLE + ENGINE_TASK)
         assert engine["reused"] is True and "share" not in engine, engine.get("share")
+        # its deployment record matched (options, model, platform; files unchanged): the host was not called,
+        # so no module ran (no invocation in the result)
+        assert engine["quick_check"]["used"] is True and "invocation" not in engine, engine.get("quick_check")
+        # the report says what the first run's smoke test found, from the record
+        assert second.hosts[name]["smoke"]["passed"] is True and second.hosts[name]["smoke"]["detections"] == 3
+        assert second.hosts[name]["engine"]["fingerprint"] == first.hosts[name]["engine"]["fingerprint"]
+
+    # third run, after one host's engine was damaged in place: that host is called (its record's engine file
+    # changed), finds the damage by the engine's sha256 and takes the engine from the share again; the others
+    # are still left alone
+    damaged = HOSTS[4]
+    engine_path = second.result(damaged, ROLE + ENGINE_TASK)["engine_path"]
+    data = bytearray(Path(engine_path).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    Path(engine_path).write_bytes(bytes(data))
+    third = rollout(runner, origin, cache, tmp_path / "reports-3")
+    engine = third.result(damaged, ROLE + ENGINE_TASK)
+    assert engine["quick_check"]["used"] is False and engine_path in engine["quick_check"]["reason"], engine["quick_check"]
+    assert "invocation" in engine and third.hosts[damaged]["smoke"]["passed"] is True
+    restored = json.loads((Path(engine_path).parent / "manifest.json").read_text())
+    assert hashlib.sha256(Path(engine_path).read_bytes()).hexdigest() == restored["engine"]["sha256"]
+    for name in HOSTS:
+        assert third.hosts[name]["status"] in ("unchanged", "deployed"), third.hosts[name]
+        if name != damaged:
+            assert third.result(name, ROLE + ENGINE_TASK)["quick_check"]["used"] is True
+    assert sum(found.count("build") for found in sources(scale_fleet).values()) == 2
 
 
 def test_a_corrupt_share_entry_is_ignored_and_rebuilt(scale_fleet, runner, origin, tmp_path):

@@ -198,7 +198,7 @@ def test_controller_cache_must_not_reach_the_host(host):
 
 def test_options_are_trt_engine_options_plus_the_later_stages():
     documented = yaml.safe_load(engine_deploy.DOCUMENTATION)
-    assert set(documented['options']) == set(['fetch', 'smoke', 'consumers', 'keep'])
+    assert set(documented['options']) == set(['fetch', 'smoke', 'consumers', 'keep', 'quick_check', 'deploy_record_id'])
     assert set(documented['options']['fetch']['suboptions']) == set(FETCH_OPTIONS) - set(['store'])
     assert 'tao.fleet.trt_engine' in documented['extends_documentation_fragment']
     assert set(documented['options']['smoke']['suboptions']) == set(engine_deploy.SMOKE_OPTIONS)

@@ -1,0 +1,212 @@
+# -*- coding: utf-8 -*-
+# Copyright: tao.fleet contributors
+# Apache License 2.0 (see LICENSE)
+"""The deployment record (module_utils/_deploy_record.py): engine_deploy writes it after a deployment, the
+store listing (platform_facts' tao_store) reads it back with a stat of its files, and engine_deploy's action
+plugin answers from it without calling the host. The answer must be what a call would have said: the
+role's result (filter deploy_model_result) of a real reuse call and of the record are compared whole.
+
+Same host as test_engine_deploy.py: the build child imports the TensorRT TEST DOUBLE; the smoke test runs
+the real onnxruntime on the stand-in.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import hashlib
+import json
+import os
+
+from ansible_collections.tao.fleet.plugins.action.engine_deploy import ActionModule as EngineDeployAction
+from ansible_collections.tao.fleet.plugins.filter.deploy_result import deploy_model_result
+from ansible_collections.tao.fleet.plugins.module_utils._deploy_record import (
+    deploy_key, find_record, quick_result, read_records, record_path)
+from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import FINGERPRINT_SCHEMA
+from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore
+from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_contents
+from ansible_collections.tao.fleet.tests.unit.plugins.modules.test_engine_deploy import (  # noqa: F401 (fixture)
+    MODEL, host, run)
+
+MODEL_SHA = 'a' * 64
+
+
+def deployed(host, record_id='id-1', **args):
+    result = run(host, deploy_record_id=record_id, **args)
+    assert result.get('failed') is not True, result
+    return result
+
+
+def record_of(host):
+    return read_records(host['store']).get(MODEL)
+
+
+def role_result(host, engine_result):
+    """What role deploy_model makes of an engine_deploy result (the fleet report reads this)."""
+    return deploy_model_result({
+        'host': 'h1', 'wave': 'canary', 'stage': 'fetch', 'failure': None, 'name': MODEL,
+        'platform': host['platform'], 'choice': None, 'fetch': engine_result.get('fetch'), 'calibration': None,
+        'engine': engine_result, 'smoke': engine_result.get('smoke'), 'consumers': engine_result.get('consumers'),
+        'release': engine_result.get('release'), 'check_mode': False, 'unreachable_error': None})
+
+
+def test_a_deployment_is_recorded_with_its_files_and_reads_back_intact(host, tmp_path):
+    first = deployed(host, consumers={'deepstream': True, 'deepstream_dir': str(tmp_path / 'ds')})
+    record = record_of(host)
+    assert record['key'] == 'id-1' and record['intact'] is True and record['changed'] == []
+    assert record['result']['fingerprint'] == first['fingerprint']
+    assert record['result']['release']['active'] == first['fingerprint']
+    # the smoke test's record comes from the manifest as the smoke stage left it
+    assert record['result']['manifest']['smoke']['passed'] is True
+    # the store listing carries it, as platform_facts returns it
+    assert store_contents(host['store'])['deploys'][MODEL]['key'] == 'id-1'
+
+
+def test_the_record_answers_what_a_reuse_call_answers(host, tmp_path):
+    consumers = {'deepstream': True, 'deepstream_dir': str(tmp_path / 'ds'), 'triton': True,
+                 'triton_repository': str(tmp_path / 'triton')}
+    base = dict(host)
+    model = base.pop('model_path')
+    sha = hashlib.sha256(open(model, 'rb').read()).hexdigest()
+    first = deployed(base, consumers=consumers, fetch={'src': model, 'sha256': sha, 'name': MODEL})
+    record = record_of(host)
+    assert model_of(first) in [entry for entry in record_files(host)]
+    called = run(base, consumers=consumers, fetch={'src': 'controller:/nowhere', 'sha256': sha, 'name': MODEL})
+    assert called['reused'] is True and called['changed'] is False and called['fetch']['cache_hit'] is True
+    answered = quick_result(record)
+    assert answered['changed'] is False and answered['stage'] == 'release' and 'not called' in answered['msg']
+    assert role_result(host, answered) == role_result(host, called)
+    summary = role_result(host, answered)
+    assert summary['status'] == 'unchanged' and summary['model']['sha256'] == sha
+    assert summary['smoke']['passed'] is True and summary['engine']['reused'] is True
+
+
+def model_of(result):
+    return result['fetch']['path']
+
+
+def record_files(host):
+    with open(record_path(host['store'], MODEL)) as handle:
+        return [entry[0] for entry in json.load(handle)['files']]
+
+
+def test_a_changed_file_or_link_breaks_the_record(host):
+    first = deployed(host)
+    engine = first['engine_path']
+    stat = os.stat(engine)
+    os.utime(engine, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1000))
+    record = record_of(host)
+    assert record['intact'] is False and record['changed'] == [engine] and record['result'] is None
+    assert find_record(store_contents(host['store']), 'id-1')[1].startswith('files changed since')
+    os.utime(engine, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert record_of(host)['intact'] is True
+    # another engine made active (a later deployment without a record, engine_release, a rollback)
+    other = run(host, workspace='512M')
+    assert EngineStore(host['store']).links(MODEL)['active'] == other['fingerprint']
+    assert record_of(host)['changed'] == [os.path.join(host['store'], 'engines', MODEL, 'active')]
+    EngineStore(host['store']).rollback(MODEL, from_fingerprint=other['fingerprint'])
+    assert EngineStore(host['store']).links(MODEL)['active'] == first['fingerprint']
+    assert record_of(host)['intact'] is True
+
+
+def test_no_record_without_an_id_or_in_check_mode(host):
+    run(host)
+    assert record_of(host) is None
+    run(host, deploy_record_id='id-1', _ansible_check_mode=True)
+    assert record_of(host) is None
+
+
+def test_a_failed_deployment_leaves_the_earlier_record_which_still_holds(host):
+    first = deployed(host)
+    failed = run(host, deploy_record_id='id-2', workspace='512M',
+                 smoke=dict(host['smoke'], expect={'min_detections': 99}))
+    assert failed['failed'] is True and failed['stage'] == 'smoke'
+    record = record_of(host)
+    assert record['key'] == 'id-1' and record['intact'] is True
+    assert record['result']['fingerprint'] == first['fingerprint']
+
+
+def test_a_record_that_is_not_ours_is_ignored(host):
+    deployed(host)
+    with open(record_path(host['store'], 'junk'), 'w') as handle:
+        handle.write('{not json')
+    with open(record_path(host['store'], 'old'), 'w') as handle:
+        handle.write('{"schema": 99, "key": "x"}')
+    assert sorted(read_records(host['store'])) == [MODEL]
+
+
+# -- the key of the options (computed on the controller) -----------------------------------------------
+
+PLATFORM = {'platform_key': {'kind': 'jetson', 'jetpack': '6.2', 'tensorrt': '10.3.0'},
+            'memory': {'available_mb': 1200}, 'uptime_seconds': 5}
+
+
+def task_args(**overrides):
+    args = {'model_name': MODEL, 'platform': copy.deepcopy(PLATFORM), 'store': '/opt/tao', 'precision': 'fp16',
+            'model_key': 'tlt_encode', 'engine_share': '/srv/share',
+            'fetch': {'ngc': 'nvidia/tao/peoplenet:v1', 'file': 'm.etlt', 'api_key': 'nvapi-x', 'name': MODEL,
+                      'controller_cache': '/cache'},
+            'smoke': {'model_entry': {'id': MODEL}, 'runs': 20}, 'keep': 3, 'quick_check': True}
+    args.update(overrides)
+    return args
+
+
+def key_of(args, sha=MODEL_SHA):
+    return deploy_key(args, sha, FINGERPRINT_SCHEMA)[0]
+
+
+def test_the_key_follows_what_the_host_ends_up_with():
+    base = key_of(task_args())
+    assert base and len(base) == 64
+    # the platform's volatile facts, secrets, where the model comes from and controller paths do not count
+    volatile = task_args(platform=dict(PLATFORM, memory={'available_mb': 80}, uptime_seconds=99))
+    assert key_of(volatile) == base
+    assert key_of(task_args(model_key='other', engine_share='/elsewhere', quick_check=False)) == base
+    assert key_of(task_args(fetch=dict(task_args()['fetch'], api_key='nvapi-y', urls=['http://m/x']))) == base
+    # what decides the engine, the smoke test, the files and the store does
+    changed_platform = dict(PLATFORM, platform_key=dict(PLATFORM['platform_key'], jetpack='6.1'))
+    for args in (task_args(platform=changed_platform), task_args(precision='int8'), task_args(keep=2),
+                 task_args(smoke={'model_entry': {'id': MODEL}, 'runs': 5}), task_args(store='/data/tao'),
+                 task_args(consumers={'deepstream': True}), task_args(fetch=dict(task_args()['fetch'], name='x'))):
+        assert key_of(args) != base
+    assert key_of(task_args(), sha='b' * 64) != base
+
+
+def test_no_key_where_a_call_may_change_something():
+    assert deploy_key(task_args(), None, FINGERPRINT_SCHEMA) == (
+        None, "the model's sha256 is not known before the call (no fetch.controller_cache or fetch.sha256)")
+    assert deploy_key(task_args(platform={'kind': 'jetson'}), MODEL_SHA, FINGERPRINT_SCHEMA)[1] == \
+        'no platform facts in platform'
+    for args, name in ((task_args(smoke={'model_entry': {}, 'rerun': 'true'}), 'smoke.rerun'),
+                       (task_args(keep_decrypted_model='/tmp/x.onnx'), 'keep_decrypted_model'),
+                       (task_args(converter_args='-k key -t fp16'), 'converter_args')):
+        assert deploy_key(args, MODEL_SHA, FINGERPRINT_SCHEMA) == (None, '%s is set' % name)
+    assert key_of(task_args(smoke={'model_entry': {}, 'rerun': 'false'}))
+
+
+# -- the action plugin's decision ---------------------------------------------------------------------------
+
+def decide(args, contents):
+    action = EngineDeployAction.__new__(EngineDeployAction)
+    task_vars = {'ansible_facts': {'tao_store': contents}} if contents is not None else {}
+    return action._quick_check(args, task_vars, MODEL_SHA), action._quick
+
+
+def test_the_action_answers_from_a_matching_intact_record_only(host):
+    args = task_args(store=host['store'])
+    key = key_of(args)
+    deployed(host, record_id=key)
+    contents = store_contents(host['store'])
+    answer, _quick = decide(dict(args), contents)
+    assert answer['quick_check'] == {'used': True, 'reason': None,
+                                     'recorded_at': contents['deploys'][MODEL]['recorded_at']}
+    assert answer['reused'] is True and answer['changed'] is False
+    # other options: the host is called, with the id to record the new deployment under
+    other = task_args(store=host['store'], precision='int8')
+    answer, quick = decide(other, contents)
+    assert answer is None and quick == {'used': False, 'reason': 'no deployment record with these options'}
+    assert other['deploy_record_id'] == key_of(task_args(store=host['store'], precision='int8'))
+    # no facts of the store, or quick_check off
+    assert decide(dict(args), None)[1]['reason'].startswith('no tao_store fact')
+    assert decide(dict(args, quick_check='no'), contents)[1] == {'used': False, 'reason': 'quick_check is off'}
