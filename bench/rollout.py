@@ -54,6 +54,8 @@ import demo_model  # noqa: E402
 PROFILES = ("orin-nx-jp62", "thor-jp70", "dgpu-x86")
 MODEL_SUFFIXES = (".onnx", ".etlt")
 # tasks of c that run on the controller only (no connection to the host)
+# the role's one engine_deploy task
+DEPLOY_TASK = "Fetch the model, build or reuse the engine, smoke-test it and make it active"
 LOCAL_ACTIONS = {"set_fact", "debug", "fail", "assert", "group_by", "meta", "validate_argument_spec",
                  "include_tasks", "import_tasks", "include_role", "import_role", "add_host"}
 
@@ -344,6 +346,13 @@ def second_run_note(record: dict) -> str:
     return " (NOT a second run: %d hosts changed)" % len(changed) if changed else ""
 
 
+def quick_checked(record: dict) -> tuple[int, int]:
+    """(hosts whose engine_deploy was answered from their deployment record without a call, hosts that ran it)"""
+    deploys = [result for host, results in record["results"].items() if host != "localhost"
+               for name, result in results.items() if name.endswith(DEPLOY_TASK)]
+    return sum(1 for result in deploys if (result.get("quick_check") or {}).get("used")), len(deploys)
+
+
 def slowest(record: dict, count: int = 8) -> list[str]:
     """The task rounds that took longest, summed by task name."""
     total = {}
@@ -467,6 +476,8 @@ def main() -> None:
         say("ratios: b/a %.2f   b/d %.2f   c/e %.2f   c/f %.2f   (targets: b/d <= 1.5, c <= 1.2 x empty)%s"
             % (b_seconds / a_seconds, b_seconds / d_seconds, c_seconds / e_seconds, c_seconds / f_seconds,
                second_run_note(c_record)))
+        say("c: engine_deploy answered %d of %d hosts from their deployment record, without a host call "
+            "(quick_check; e has a ping in that round)" % quick_checked(c_record))
         if args.repeat or args.sweep:
             # a and d cleared the stores, so the next tao.fleet run deploys again: it is not timed, and brings
             # the stores back to what a second run finds (before this, the first pair's c was such a re-deploy).
@@ -501,6 +512,9 @@ def main() -> None:
             settings.append(("forks %d, pipelining off, %s" % (args.forks, args.strategy), args.forks,
                              {"ansible_pipelining": False}, args.strategy))
             settings.append(("forks %d, pipelining on, %s" % (args.forks, other), args.forks, {}, other))
+            # every host called again, its model and engine hashed (the second run before the deployment record)
+            settings.append(("forks %d, quick_check off, %s" % (args.forks, args.strategy), args.forks,
+                             {"deploy_model_quick_check": False}, args.strategy))
             for label, forks, extra, strategy in settings:
                 c_again, c_again_record = bench.playbook(PLAYBOOK, forks, dict(tao_vars, **extra), strategy)
                 e_again, _record = bench.playbook(empty, forks, extra, strategy)
