@@ -102,7 +102,7 @@ def _files_of(result, calibration_cache):
     return sorted(set(path for path in paths if path))
 
 
-def _links_of(store, result):
+def _links_of(result):
     release = result.get('release') or {}
     links = []
     if release.get('engine_path'):
@@ -143,13 +143,13 @@ def record_summary(result):
 
 
 def write_record(store, key, result, calibration_cache=None):
-    """Record a successful deployment (``result``: engine_deploy's) under ``key`` (its ``deploy_record_id``). Returns None, or why it
-    could not be written: a record that is missing only costs the next run its host call."""
+    """Record a successful deployment (``result``: engine_deploy's) under ``key``, its ``deploy_record_id``.
+    Returns None, or why it could not be written: a missing record only costs the next run its host call."""
     from ansible_collections.tao.fleet.plugins.module_utils._atomic import make_dirs, write_file
     from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
     try:
         files = [[path] + _stat(path) for path in _files_of(result, calibration_cache)]
-        links = [[path, os.readlink(path)] for path in _links_of(store, result)]
+        links = [[path, os.readlink(path)] for path in _links_of(result)]
         record = {'schema': RECORD_SCHEMA, 'key': key, 'files': files, 'links': links,
                   'recorded_at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
                   'result': record_summary(result)}

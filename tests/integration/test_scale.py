@@ -236,25 +236,52 @@ def test_one_origin_download_and_one_build_per_platform_class(scale_fleet, runne
         assert second.hosts[name]["smoke"]["passed"] is True and second.hosts[name]["smoke"]["detections"] == 3
         assert second.hosts[name]["engine"]["fingerprint"] == first.hosts[name]["engine"]["fingerprint"]
 
-    # third run, after one host's engine was damaged in place: that host is called (its record's engine file
-    # changed), finds the damage by the engine's sha256 and takes the engine from the share again; the others
-    # are still left alone
-    damaged = HOSTS[4]
+    # third run, after one host's engine was damaged in place and another host went from JetPack 6.2 to
+    # 6.2.1 (L4T 36.4.3 -> 36.4.4) under its engine: both are called, the others are still left alone. The
+    # damaged one finds the damage by the engine's sha256 and takes the engine from the share again; the
+    # upgraded one is a platform class of its own now, so it is that class's canary and builds.
+    damaged, upgraded = HOSTS[4], HOSTS[0]
     engine_path = second.result(damaged, ROLE + ENGINE_TASK)["engine_path"]
     data = bytearray(Path(engine_path).read_bytes())
     data[len(data) // 2] ^= 0xFF
     Path(engine_path).write_bytes(bytes(data))
-    third = rollout(runner, origin, cache, tmp_path / "reports-3")
+    sysroot = Path(next(h.sysroot for h in scale_fleet.hosts if h.name == upgraded))
+    # what a JetPack 6.2.1 upgrade changes in the files platform_facts reads
+    upgrade = {sysroot / "etc" / "nv_tegra_release": [("REVISION: 4.3,", "REVISION: 4.4,")],
+               sysroot / "var" / "lib" / "dpkg" / "status": [
+                   ("Source: nvidia-jetpack (6.2)", "Source: nvidia-jetpack (6.2.1)"),
+                   ("Version: 6.2+b77", "Version: 6.2.1+b38"),
+                   ("Version: 36.4.3-20250107174145", "Version: 36.4.4-20250616085344")]}
+    originals = dict((path, path.read_text()) for path in upgrade)
+    for path, changes in upgrade.items():
+        text = originals[path]
+        for old, new in changes:
+            assert old in text, (path, old)
+            text = text.replace(old, new)
+        path.unlink()
+        path.write_text(text)
+    try:
+        third = rollout(runner, origin, cache, tmp_path / "reports-3")
+    finally:
+        # the later tests of this module use the same fleet
+        for path, text in originals.items():
+            path.write_text(text)
     engine = third.result(damaged, ROLE + ENGINE_TASK)
     assert engine["quick_check"]["used"] is False and engine_path in engine["quick_check"]["reason"], engine["quick_check"]
     assert "invocation" in engine and third.hosts[damaged]["smoke"]["passed"] is True
     restored = json.loads((Path(engine_path).parent / "manifest.json").read_text())
     assert hashlib.sha256(Path(engine_path).read_bytes()).hexdigest() == restored["engine"]["sha256"]
+    engine = third.result(upgraded, ROLE + ENGINE_TASK)
+    assert engine["quick_check"] == {"used": False, "reason": "no deployment record with these options"}
+    before = second.hosts[upgraded]["engine"]["fingerprint"]
+    assert third.hosts[upgraded]["platform"]["jetpack"] == "6.2.1" and third.hosts[upgraded]["status"] == "deployed"
+    assert engine["built"] is True and engine["fingerprint"] != before, engine["fingerprint"]
+    assert third.hosts[upgraded]["release"]["replaced"] == before and third.hosts[upgraded]["smoke"]["passed"] is True
     for name in HOSTS:
         assert third.hosts[name]["status"] in ("unchanged", "deployed"), third.hosts[name]
-        if name != damaged:
+        if name not in (damaged, upgraded):
             assert third.result(name, ROLE + ENGINE_TASK)["quick_check"]["used"] is True
-    assert sum(found.count("build") for found in sources(scale_fleet).values()) == 2
+    assert sum(found.count("build") for found in sources(scale_fleet).values()) == 3
 
 
 def test_a_corrupt_share_entry_is_ignored_and_rebuilt(scale_fleet, runner, origin, tmp_path):

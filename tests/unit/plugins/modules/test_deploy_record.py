@@ -3,8 +3,8 @@
 # Apache License 2.0 (see LICENSE)
 """The deployment record (module_utils/_deploy_record.py): engine_deploy writes it after a deployment, the
 store listing (platform_facts' tao_store) reads it back with a stat of its files, and engine_deploy's action
-plugin answers from it without calling the host. The answer must be what a call would have said: the
-role's result (filter deploy_model_result) of a real reuse call and of the record are compared whole.
+plugin answers from it without calling the host (that half, which needs the controller, is tested in
+tests/unit/plugins/action/test_engine_deploy_record.py).
 
 Same host as test_engine_deploy.py: the build child imports the TensorRT TEST DOUBLE; the smoke test runs
 the real onnxruntime on the stand-in.
@@ -15,12 +15,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
-import hashlib
-import json
 import os
 
-from ansible_collections.tao.fleet.plugins.action.engine_deploy import ActionModule as EngineDeployAction
-from ansible_collections.tao.fleet.plugins.filter.deploy_result import deploy_model_result
 from ansible_collections.tao.fleet.plugins.module_utils._deploy_record import (
     deploy_key, find_record, quick_result, read_records, record_path)
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import FINGERPRINT_SCHEMA
@@ -42,15 +38,6 @@ def record_of(host):
     return read_records(host['store']).get(MODEL)
 
 
-def role_result(host, engine_result):
-    """What role deploy_model makes of an engine_deploy result (the fleet report reads this)."""
-    return deploy_model_result({
-        'host': 'h1', 'wave': 'canary', 'stage': 'fetch', 'failure': None, 'name': MODEL,
-        'platform': host['platform'], 'choice': None, 'fetch': engine_result.get('fetch'), 'calibration': None,
-        'engine': engine_result, 'smoke': engine_result.get('smoke'), 'consumers': engine_result.get('consumers'),
-        'release': engine_result.get('release'), 'check_mode': False, 'unreachable_error': None})
-
-
 def test_a_deployment_is_recorded_with_its_files_and_reads_back_intact(host, tmp_path):
     first = deployed(host, consumers={'deepstream': True, 'deepstream_dir': str(tmp_path / 'ds')})
     record = record_of(host)
@@ -63,32 +50,16 @@ def test_a_deployment_is_recorded_with_its_files_and_reads_back_intact(host, tmp
     assert store_contents(host['store'])['deploys'][MODEL]['key'] == 'id-1'
 
 
-def test_the_record_answers_what_a_reuse_call_answers(host, tmp_path):
-    consumers = {'deepstream': True, 'deepstream_dir': str(tmp_path / 'ds'), 'triton': True,
-                 'triton_repository': str(tmp_path / 'triton')}
-    base = dict(host)
-    model = base.pop('model_path')
-    sha = hashlib.sha256(open(model, 'rb').read()).hexdigest()
-    first = deployed(base, consumers=consumers, fetch={'src': model, 'sha256': sha, 'name': MODEL})
-    record = record_of(host)
-    assert model_of(first) in [entry for entry in record_files(host)]
-    called = run(base, consumers=consumers, fetch={'src': 'controller:/nowhere', 'sha256': sha, 'name': MODEL})
-    assert called['reused'] is True and called['changed'] is False and called['fetch']['cache_hit'] is True
-    answered = quick_result(record)
-    assert answered['changed'] is False and answered['stage'] == 'release' and 'not called' in answered['msg']
-    assert role_result(host, answered) == role_result(host, called)
-    summary = role_result(host, answered)
-    assert summary['status'] == 'unchanged' and summary['model']['sha256'] == sha
-    assert summary['smoke']['passed'] is True and summary['engine']['reused'] is True
-
-
-def model_of(result):
-    return result['fetch']['path']
-
-
-def record_files(host):
-    with open(record_path(host['store'], MODEL)) as handle:
-        return [entry[0] for entry in json.load(handle)['files']]
+def test_the_records_answer_is_what_a_reuse_call_says(host):
+    deployed(host)
+    called = run(host)
+    answered = quick_result(record_of(host))
+    for key in ('fingerprint', 'engine_path', 'model_name', 'reused', 'built', 'shared', 'changed', 'stage', 'smoke'):
+        assert answered[key] == called[key], key
+    for key in ('active', 'previous', 'active_before', 'changed', 'engine_path'):
+        assert answered['release'][key] == called['release'][key], key
+    assert answered['manifest']['smoke'] == called['manifest']['smoke']
+    assert answered['model'] == dict((key, called['model'][key]) for key in answered['model'])
 
 
 def test_a_changed_file_or_link_breaks_the_record(host):
@@ -183,30 +154,3 @@ def test_no_key_where_a_call_may_change_something():
                        (task_args(converter_args='-k key -t fp16'), 'converter_args')):
         assert deploy_key(args, MODEL_SHA, FINGERPRINT_SCHEMA) == (None, '%s is set' % name)
     assert key_of(task_args(smoke={'model_entry': {}, 'rerun': 'false'}))
-
-
-# -- the action plugin's decision ---------------------------------------------------------------------------
-
-def decide(args, contents):
-    action = EngineDeployAction.__new__(EngineDeployAction)
-    task_vars = {'ansible_facts': {'tao_store': contents}} if contents is not None else {}
-    return action._quick_check(args, task_vars, MODEL_SHA), action._quick
-
-
-def test_the_action_answers_from_a_matching_intact_record_only(host):
-    args = task_args(store=host['store'])
-    key = key_of(args)
-    deployed(host, record_id=key)
-    contents = store_contents(host['store'])
-    answer, _quick = decide(dict(args), contents)
-    assert answer['quick_check'] == {'used': True, 'reason': None,
-                                     'recorded_at': contents['deploys'][MODEL]['recorded_at']}
-    assert answer['reused'] is True and answer['changed'] is False
-    # other options: the host is called, with the id to record the new deployment under
-    other = task_args(store=host['store'], precision='int8')
-    answer, quick = decide(other, contents)
-    assert answer is None and quick == {'used': False, 'reason': 'no deployment record with these options'}
-    assert other['deploy_record_id'] == key_of(task_args(store=host['store'], precision='int8'))
-    # no facts of the store, or quick_check off
-    assert decide(dict(args), None)[1]['reason'].startswith('no tao_store fact')
-    assert decide(dict(args, quick_check='no'), contents)[1] == {'used': False, 'reason': 'quick_check is off'}
