@@ -41,12 +41,14 @@ def test_the_listing_names_whole_models_and_engines_and_the_links(tmp_path):
     store = make_store(tmp_path)
     assert store_contents(store) == {
         'path': store, 'exists': True, 'models': [MODEL_SHA],
-        'engines': {'peoplenet': {'fingerprints': [OLD, NEW], 'active': NEW, 'previous': OLD}}}
+        'engines': {'peoplenet': {'fingerprints': [OLD, NEW], 'active': NEW, 'previous': OLD}},
+        # no deployment record in this store (modules/test_deploy_record.py has stores with one)
+        'deploys': {}}
 
 
 def test_a_store_that_does_not_exist_yet_is_empty(tmp_path):
     missing = str(tmp_path / 'nothing')
-    assert store_contents(missing) == {'path': missing, 'exists': False, 'models': [], 'engines': {}}
+    assert store_contents(missing) == {'path': missing, 'exists': False, 'models': [], 'engines': {}, 'deploys': {}}
 
 
 def test_the_hint_is_the_fact_of_this_store_only(tmp_path):
