@@ -323,6 +323,16 @@ quick_check:
       C(consumers), C(release) - and there is no C(fingerprint_inputs), C(share) or C(timing_cache).
   returned: when the action plugin ran
   type: dict
+  contains:
+    used:
+      description: True when the host was not called.
+      type: bool
+    reason:
+      description: Why the host was called (no record, other options, which files changed...); null when it was not.
+      type: str
+    recorded_at:
+      description: When the record that answered was written (UTC); only when C(used).
+      type: str
   sample: {"used": true, "reason": null, "recorded_at": "2026-12-07T08:00:00Z"}
 error_code:
   description: Stable id of the failure, the failing stage's (C(model_key_rejected), C(smoke_failed), C(smoke_image_missing)...).

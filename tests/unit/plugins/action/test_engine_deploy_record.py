@@ -25,7 +25,7 @@ from ansible_collections.tao.fleet.plugins.module_utils._store_contents import s
 from ansible_collections.tao.fleet.tests.unit.plugins.modules.test_deploy_record import (
     MODEL_SHA, deployed, key_of, record_of, task_args)
 from ansible_collections.tao.fleet.tests.unit.plugins.modules.module_harness import module_methods_patched
-from ansible_collections.tao.fleet.tests.unit.plugins.modules.test_engine_deploy import (  # noqa: F401 (fixture)
+from ansible_collections.tao.fleet.tests.unit.plugins.modules.test_engine_deploy import (  # noqa: F401 pylint: disable=unused-import
     MODEL, host, run)
 
 

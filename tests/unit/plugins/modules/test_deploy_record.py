@@ -22,7 +22,7 @@ from ansible_collections.tao.fleet.plugins.module_utils._deploy_record import (
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import FINGERPRINT_SCHEMA
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore
 from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_contents
-from ansible_collections.tao.fleet.tests.unit.plugins.modules.test_engine_deploy import (  # noqa: F401 (fixture)
+from ansible_collections.tao.fleet.tests.unit.plugins.modules.test_engine_deploy import (  # noqa: F401 pylint: disable=unused-import
     MODEL, host, run)
 
 MODEL_SHA = 'a' * 64
