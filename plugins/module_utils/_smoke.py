@@ -38,9 +38,9 @@ from ansible_collections.tao.fleet.plugins.module_utils._detectnet import decode
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._etlt import read_model_file
 from ansible_collections.tao.fleet.plugins.module_utils._smoke_backends import onnxruntime_job, run_in_child, tensorrt_job
+from ansible_collections.tao.fleet.plugins.module_utils._stage_options import SMOKE_BACKENDS as BACKENDS
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore, file_sha256
 
-BACKENDS = ('auto', 'tensorrt', 'onnxruntime')
 TENSORRT_BACKEND = 'tensorrt'
 FALLBACK_BACKEND = 'onnxruntime-cpu (engine not executed)'
 DOUBLE_ENGINE_MAGIC = b'TAOFLEET-TRT-DOUBLE'

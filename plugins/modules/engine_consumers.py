@@ -209,6 +209,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.tao.fleet.plugins.module_utils._consumers import write_consumers
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
+from ansible_collections.tao.fleet.plugins.module_utils._stage_options import CONSUMER_FILE_OPTIONS
 
 
 def main():
@@ -218,16 +219,7 @@ def main():
             model=dict(type='str', required=True),
             fingerprint=dict(type='str'),
             model_entry=dict(type='dict', required=True),
-            artifact=dict(type='dict'),
-            deepstream=dict(type='bool', default=False),
-            deepstream_dir=dict(type='path'),
-            gpu_id=dict(type='int', default=0),
-            batch_size=dict(type='int', default=1),
-            gie_unique_id=dict(type='int', default=1),
-            triton=dict(type='bool', default=False),
-            triton_repository=dict(type='path'),
-            triton_model_name=dict(type='str'),
-            triton_max_batch_size=dict(type='int'),
+            **CONSUMER_FILE_OPTIONS
         ),
         supports_check_mode=True,
     )

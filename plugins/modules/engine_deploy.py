@@ -354,34 +354,12 @@ from ansible_collections.tao.fleet.plugins.module_utils._deploy import DeployFai
 from ansible_collections.tao.fleet.plugins.module_utils._engine_options import ENGINE_OPTION_SPEC
 from ansible_collections.tao.fleet.plugins.module_utils._fetch_options import ARGUMENT_SPEC as FETCH_OPTIONS
 from ansible_collections.tao.fleet.plugins.module_utils._fetch_options import FETCH_CONSTRAINTS
+from ansible_collections.tao.fleet.plugins.module_utils._stage_options import CONSUMER_FILE_OPTIONS, SMOKE_TEST_OPTIONS
 
-SMOKE_OPTIONS = dict(
-    model_entry=dict(type='dict', required=True),
-    image=dict(type='path'),
-    scene=dict(type='dict'),
-    expect=dict(type='dict'),
-    postprocessing=dict(type='dict'),
-    backend=dict(type='str', choices=['auto', 'tensorrt', 'onnxruntime'], default='auto'),
-    warmup=dict(type='int', default=3),
-    runs=dict(type='int', default=20),
-    batch=dict(type='int', default=1),
-    device=dict(type='int', default=0),
-    timeout=dict(type='int', default=600),
-    rerun=dict(type='bool', default=False),
-)
-CONSUMER_OPTIONS = dict(
-    model_entry=dict(type='dict'),
-    artifact=dict(type='dict'),
-    deepstream=dict(type='bool', default=False),
-    deepstream_dir=dict(type='path'),
-    gpu_id=dict(type='int', default=0),
-    batch_size=dict(type='int', default=1),
-    gie_unique_id=dict(type='int', default=1),
-    triton=dict(type='bool', default=False),
-    triton_repository=dict(type='path'),
-    triton_model_name=dict(type='str'),
-    triton_max_batch_size=dict(type='int'),
-)
+# engine_smoke's and engine_consumers' own options; model_entry of the consumer files defaults to the smoke
+# test's here, and a reused engine with a passed test is tested again only with rerun
+SMOKE_OPTIONS = dict(SMOKE_TEST_OPTIONS, rerun=dict(type='bool', default=False))
+CONSUMER_OPTIONS = dict(CONSUMER_FILE_OPTIONS, model_entry=dict(type='dict'))
 
 
 def main():

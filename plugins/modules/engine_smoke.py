@@ -275,7 +275,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._platform import gather
-from ansible_collections.tao.fleet.plugins.module_utils._smoke import BACKENDS, smoke, smoke_failure, smoke_outcome
+from ansible_collections.tao.fleet.plugins.module_utils._smoke import smoke, smoke_failure, smoke_outcome
+from ansible_collections.tao.fleet.plugins.module_utils._stage_options import SMOKE_TEST_OPTIONS
 
 
 def main():
@@ -285,20 +286,10 @@ def main():
             sysroot=dict(type='path', default='/'),
             model=dict(type='str', required=True),
             fingerprint=dict(type='str'),
-            model_entry=dict(type='dict', required=True),
-            postprocessing=dict(type='dict'),
-            image=dict(type='path'),
-            scene=dict(type='dict'),
-            backend=dict(type='str', choices=list(BACKENDS), default='auto'),
-            warmup=dict(type='int', default=3),
-            runs=dict(type='int', default=20),
-            batch=dict(type='int', default=1),
-            expect=dict(type='dict'),
             model_path=dict(type='path'),
             model_key=dict(type='str', no_log=True),
             platform=dict(type='dict'),
-            device=dict(type='int', default=0),
-            timeout=dict(type='int', default=600),
+            **SMOKE_TEST_OPTIONS
         ),
         mutually_exclusive=[('image', 'scene')],
         supports_check_mode=True,
