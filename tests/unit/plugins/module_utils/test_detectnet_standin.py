@@ -15,7 +15,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -29,20 +28,14 @@ import yaml
 
 from ansible_collections.tao.fleet.plugins.module_utils import _detectnet, _image
 from ansible_collections.tao.fleet.plugins.module_utils._etlt import decode_etlt
+from ansible_collections.tao.fleet.tests.unit.plugins.modules.double_host import load_demo_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GENERATOR = os.path.join(HERE, '..', '..', '..', 'fleet', 'demo_model.py')
 CATALOG = os.path.join(HERE, '..', '..', '..', '..', 'catalog', 'models.yml')
 
 
-def load_generator():
-    spec = importlib.util.spec_from_file_location('demo_model', GENERATOR)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-demo_model = load_generator()
+demo_model = load_demo_model()
 VERSION = demo_model.DEFAULT_VERSION
 NETWORK = (demo_model.WIDTH, demo_model.HEIGHT)
 with open(CATALOG) as catalog_file:

@@ -14,7 +14,6 @@ __metaclass__ = type
 
 import faulthandler
 import hashlib
-import importlib.util
 import json
 import os
 import signal
@@ -31,6 +30,7 @@ from ansible_collections.tao.fleet.plugins.module_utils._etlt import decode_etlt
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import engine_fingerprint
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore
 from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import LoadedTensorRT, build
+from ansible_collections.tao.fleet.tests.unit.plugins.modules.double_host import load_demo_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..', '..'))
@@ -42,14 +42,6 @@ with open(os.path.join(REPO, 'catalog', 'models.yml')) as handle:
 STANDIN = dict(CATALOG['peoplenet_standin'], id='peoplenet_standin')
 PEOPLENET = dict(CATALOG['peoplenet'], id='peoplenet')
 MODEL = 'peoplenet_standin'
-
-
-def load_demo_model():
-    spec = importlib.util.spec_from_file_location('demo_model', os.path.join(REPO, 'tests', 'fleet', 'demo_model.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 demo_model = load_demo_model()
 
