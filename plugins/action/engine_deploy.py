@@ -115,17 +115,15 @@ class ActionModule(EngineShareAction):
 
     def _module(self, args, task_vars, **extra):
         answer = super(ActionModule, self)._module(args, task_vars, **extra)
-        if self._quick is not None:
-            answer['quick_check'] = dict(self._quick)
         model = self._model
-        if model is None:
-            return answer
-        if args['fetch']['src'] == controller_src(model) and answer.get('failed') and answer.get('stage') == 'fetch' \
-                and answer.get('error_code') == 'src_missing':
+        if model is not None and args['fetch']['src'] == controller_src(model) and answer.get('failed') \
+                and answer.get('stage') == 'fetch' and answer.get('error_code') == 'src_missing':
             args['fetch']['src'] = self._send_model()
             answer = super(ActionModule, self)._module(args, task_vars, **extra)
-            if self._quick is not None:
-                answer['quick_check'] = dict(self._quick)
+        if self._quick is not None:
+            answer['quick_check'] = dict(self._quick)
+        if model is None:
+            return answer
         if isinstance(answer.get('fetch'), dict):
             from_controller(answer['fetch'], args['fetch']['src'], model['controller'])
         answer['warnings'] = model['warnings'] + list(answer.get('warnings') or [])

@@ -32,6 +32,8 @@ import json
 import os
 import time
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 RECORD_SCHEMA = 1
 DEPLOYS_DIR = 'deploys'
 # a record bigger than this is not a record of ours: never read into the facts
@@ -41,13 +43,6 @@ KEY_SKIPS = ('engine_share', 'model_key', 'quick_check', 'deploy_record_id', 'sh
              'build')
 # of ``fetch``: the model is named by its sha256 and its name link; where it comes from does not count
 FETCH_KEY_KEEPS = ('name',)
-
-
-def _is_set(value):
-    # a task's options may still be strings here ("false" from a template)
-    if isinstance(value, str):
-        return value.strip().lower() not in ('', '0', 'false', 'no', 'off', 'n', 'f', 'none')
-    return bool(value)
 
 
 def deploy_key(args, model_sha256, fingerprint_schema):
@@ -60,10 +55,11 @@ def deploy_key(args, model_sha256, fingerprint_schema):
         return None, 'the model\'s sha256 is not known before the call (no fetch.controller_cache or fetch.sha256)'
     if not isinstance(platform, dict) or not isinstance(platform.get('platform_key'), dict):
         return None, 'no platform facts in platform'
-    for name, value in (('smoke.rerun', (args.get('smoke') or {}).get('rerun')),
+    # a task's options may still be strings here ("false" from a template)
+    for name, value in (('smoke.rerun', boolean((args.get('smoke') or {}).get('rerun'), strict=False)),
                         ('keep_decrypted_model', args.get('keep_decrypted_model')),
                         ('converter_args', args.get('converter_args'))):
-        if _is_set(value):
+        if value:
             return None, '%s is set' % name
     relevant = dict((key, value) for key, value in args.items() if key not in KEY_SKIPS)
     relevant['platform'] = platform['platform_key']
