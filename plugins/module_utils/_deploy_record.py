@@ -32,8 +32,6 @@ import json
 import os
 import time
 
-from ansible.module_utils.parsing.convert_bool import boolean
-
 RECORD_SCHEMA = 1
 DEPLOYS_DIR = 'deploys'
 # a record bigger than this is not a record of ours: never read into the facts
@@ -43,6 +41,14 @@ KEY_SKIPS = ('engine_share', 'model_key', 'quick_check', 'deploy_record_id', 'sh
              'build')
 # of ``fetch``: the model is named by its sha256 and its name link; where it comes from does not count
 FETCH_KEY_KEEPS = ('name',)
+
+
+def _is_true(value):
+    # A task's options may still be strings here ("false" from a template). Not ansible's boolean(): this
+    # file is imported through _store outside Ansible too (the build child, scripts), standard library only.
+    if isinstance(value, str):
+        return value.strip().lower() in ('1', 'true', 'yes', 'on', 'y', 't')
+    return bool(value)
 
 
 def deploy_key(args, model_sha256, fingerprint_schema):
@@ -55,8 +61,7 @@ def deploy_key(args, model_sha256, fingerprint_schema):
         return None, 'the model\'s sha256 is not known before the call (no fetch.controller_cache or fetch.sha256)'
     if not isinstance(platform, dict) or not isinstance(platform.get('platform_key'), dict):
         return None, 'no platform facts in platform'
-    # a task's options may still be strings here ("false" from a template)
-    for name, value in (('smoke.rerun', boolean((args.get('smoke') or {}).get('rerun'), strict=False)),
+    for name, value in (('smoke.rerun', _is_true((args.get('smoke') or {}).get('rerun'))),
                         ('keep_decrypted_model', args.get('keep_decrypted_model')),
                         ('converter_args', args.get('converter_args'))):
         if value:
