@@ -72,7 +72,19 @@ def model_summary(choice, fetched, name):
     }
 
 
-def engine_summary(built):
+def _engine_how(built, check_mode):
+    """How this run got the engine, in words the console and the report show."""
+    if built.get('reused'):
+        return 'reused'
+    if check_mode and built.get('changed'):
+        # check mode neither built nor imported: say what a real run would do
+        return 'would be taken from the engine share' if built.get('shared') else 'would be built'
+    if built.get('shared'):
+        return 'taken from the engine share'
+    return 'built' if built.get('built') else None
+
+
+def engine_summary(built, check_mode=False):
     built = _ran(built)
     if not built or not built.get('fingerprint'):
         return None
@@ -92,6 +104,7 @@ def engine_summary(built):
         'shared': bool(built.get('shared')),
         'build_seconds': built.get('build_seconds'),
         'targets_note': note,
+        'how': _engine_how(built, check_mode),
     }
 
 
@@ -219,7 +232,8 @@ def deploy_model_result(outputs):
     if gone:
         # the failure after it, if any, is only a later task missing the result the host never sent
         error, stage = gone, gone['stage']
-    engine = engine_summary(outputs.get('engine'))
+    check_mode = bool(outputs.get('check_mode'))
+    engine = engine_summary(outputs.get('engine'), check_mode)
     released = _ran(outputs.get('release'))
     release = None
     if released and released.get('active'):
@@ -231,7 +245,6 @@ def deploy_model_result(outputs):
                    and before != released.get('active'),
                    # the engine this run's switch replaced (null on a host's first deployment)
                    'replaced': before if before != released.get('active') else None}
-    check_mode = bool(outputs.get('check_mode'))
     if error:
         status = 'unreachable' if error.get('code') == UNREACHABLE_CODE else 'failed'
     elif release is None and check_mode:
@@ -259,18 +272,39 @@ def deploy_model_result(outputs):
                     or _changed(outputs.get('fetch'), outputs.get('calibration'), outputs.get('engine'),
                                 outputs.get('smoke'), outputs.get('consumers'), outputs.get('release'))),
     }
+    store_before = outputs.get('store_before') if isinstance(outputs.get('store_before'), dict) else {}
+    result['active_before_run'] = store_before.get('active')
+    # the engine the host runs now: the release's, else the one it had (a failed stage never switches;
+    # check mode switches nothing)
+    result['active_engine'] = (release['active'] if release and not check_mode else store_before.get('active'))
+    result['warnings'] = _reactivation_warnings(store_before, release, check_mode)
     if check_mode:
         # what a real run would do; nothing on the host changed
         result['check_mode'] = True
     return result
 
 
-def deploy_model_rolled_back(result, rollback, failure=None, fingerprint=None):
+def _reactivation_warnings(store_before, release, check_mode):
+    """A release that makes active again the engine a rollback left (``rolled_back_from``): said, not hidden."""
+    undone = store_before.get('rolled_back_from')
+    if not (release and release['changed'] and undone and release['active'] == undone):
+        return []
+    return ['%s engine %s again, which a rollback had taken out of service (rolled_back_from). If that '
+            'rollback was for a fault of this engine, roll back again (playbook tao.fleet.rollback) and change '
+            'the model or build options so that a new engine is built.'
+            % ('A real run would make active' if check_mode else 'Made active', undone[:12])]
+
+
+def deploy_model_rolled_back(result, rollback, failure=None, fingerprint=None, check_mode=False, platform=None):
     """A host's result after role tao.fleet.deploy_model returned it to its previous engine
     (entry point ``rollback``): ``rolled_back`` when the engine ``fingerprint`` (this rollout's) is
     no longer active, ``unchanged`` when it was not active to begin with (nothing to undo, e.g. a
     rollback run twice), ``failed`` at stage ``rollback`` when the rollback failed."""
     result = dict(result) if isinstance(result, dict) else {}
+    if check_mode:
+        result['check_mode'] = True
+    if isinstance(platform, dict) and platform and not result.get('platform'):
+        result.update(platform=platform_summary(platform), platform_class=platform.get('platform_class'))
     rolled = _ran(rollback)
     error = error_summary(failure, 'rollback')
     if error:
@@ -284,7 +318,10 @@ def deploy_model_rolled_back(result, rollback, failure=None, fingerprint=None):
     moved = rolled.get('active') != fingerprint if fingerprint else bool(rolled.get('changed'))
     result.update(status='rolled_back' if moved and rolled.get('rolled_back_from') else 'unchanged',
                   stage='rollback', release=release, error=None,
-                  changed=bool(result.get('changed')) or bool(rolled.get('changed')))
+                  changed=bool(result.get('changed')) or bool(rolled.get('changed')),
+                  # check mode moved nothing: what runs now is what ran before
+                  active_engine=rolled.get('active_before') if check_mode else rolled.get('active'),
+                  rolled_back_from=rolled.get('rolled_back_from'))
     return result
 
 

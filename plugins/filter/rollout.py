@@ -308,6 +308,7 @@ def rollout_verdict(plan, results):
     waves += [{'name': wave['name'], 'hosts': wave['hosts'], 'outcome': outcome(wave['hosts'], wave.get('outcome')),
                'failure_threshold': wave['failure_threshold']} for wave in plan['waves']]
     summary = ', '.join('%d %s' % (counts[status], status) for status in sorted(counts))
+    check_mode = any(isinstance(result, dict) and bool(result.get('check_mode')) for result in results.values())
     model = plan.get('model') or 'the model'
     lines = []
     if halted:
@@ -323,17 +324,21 @@ def rollout_verdict(plan, results):
         if not (rolled_back or kept):
             lines.append('No host had switched engines in this run, so none was rolled back.')
     elif problems:
-        lines.append('Rollout %s of %s finished, but not on every host: %d of %d failed or were unreachable.'
-                     % (plan.get('id') or '', model, len(problems), len(hosts)))
+        lines.append('Rollout %s of %s %s, but not on every host: %d of %d failed or were unreachable.'
+                     % (plan.get('id') or '', model, 'would finish' if check_mode else 'finished', len(problems),
+                        len(hosts)))
     else:
-        lines.append('Rollout %s of %s finished on %d hosts (%s).'
-                     % (plan.get('id') or '', model, len(hosts), summary or 'no hosts'))
+        lines.append('Rollout %s of %s %s on %d hosts (%s).'
+                     % (plan.get('id') or '', model, 'would finish' if check_mode else 'finished', len(hosts),
+                        summary or 'no hosts'))
     if problems:
         lines.append('Failed or unreachable (%d): %s.' % (len(problems), '; '.join(problems)))
-    if any(isinstance(result, dict) and result.get('check_mode') for result in results.values()):
+    if check_mode:
         lines.insert(0, 'Check mode: nothing was changed; the statuses say what a real run would do.')
     canary = dict(plan['canary'])
     rollout = {
+        'kind': 'rollout',
+        'check_mode': check_mode,
         'id': plan.get('id'), 'model': plan.get('model'), 'artifact': _artifacts(results),
         'failure_threshold': plan.get('failure_threshold'),
         'waves': waves, 'canary': {'hosts': canary['hosts'], 'outcome': canary.get('outcome') or (

@@ -39,12 +39,16 @@ RESULT_SECTIONS = {
     'platform': ('kind', 'module', 'module_id', 'soc', 'jetpack', 'l4t', 'compute_capability',
                  'dla_cores', 'power_mode', 'tensorrt', 'python'),
     'model': ('name', 'artifact', 'file', 'sha256', 'source', 'bytes_transferred', 'cache_hit'),
-    'engine': ('fingerprint', 'path', 'built', 'reused', 'shared', 'build_seconds', 'targets_note'),
+    'engine': ('fingerprint', 'path', 'built', 'reused', 'shared', 'build_seconds', 'targets_note', 'how'),
     'smoke': ('passed', 'backend', 'engine_executed', 'reason', 'detections', 'latency_ms',
               'throughput_fps', 'published_fps', 'published_ratio'),
     'release': ('active', 'previous', 'changed'),
 }
-RESULT_SCALARS = ('host', 'status', 'stage', 'wave', 'platform_class', 'error', 'changed')
+RESULT_SCALARS = ('host', 'status', 'stage', 'wave', 'platform_class', 'error', 'changed', 'active_engine',
+                  'rolled_back_from', 'check_mode')
+# What a report is of: a rollout (rolled back hosts are a problem: the new engine did not stay) or a rollback
+# (returning hosts to their previous engine is what was asked for).
+KINDS = ('rollout', 'rollback')
 ERROR_KEYS = ('msg', 'cause', 'fix', 'code', 'stage')
 
 # XML 1.0 forbids most control characters; TensorRT logs and tracebacks can carry them.
@@ -66,6 +70,13 @@ def _number(value):
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _truth(value):
+    """A flag that may have come through a template as text ('False' is false)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ('1', 'true', 'yes', 'on')
+    return bool(value)
 
 
 def _median(values):
@@ -140,6 +151,9 @@ def normalize_result(host, result, missing_status='unreachable'):
         entry['error'] = {'msg': str(entry['error']), 'cause': None, 'fix': None, 'code': None,
                           'stage': entry.get('stage')}
     entry['changed'] = bool(entry['changed'])
+    entry['check_mode'] = _truth(entry['check_mode'])
+    warnings = entry.get('warnings')
+    entry['warnings'] = [str(w) for w in warnings] if isinstance(warnings, list) else []
     return entry
 
 
@@ -248,20 +262,38 @@ def chart_data(entries):
             'classes': rows}
 
 
+def report_kind(rollout):
+    """'rollout' or 'rollback', from the rollout facts' ``kind`` (default rollout)."""
+    kind = rollout.get('kind') or 'rollout'
+    if kind not in KINDS:
+        raise ValueError('rollout kind must be one of %s, got %r' % (', '.join(KINDS), kind))
+    return kind
+
+
+def problem_statuses(kind):
+    """Statuses that make a report's outcome failed: a rolled back host is what a rollback asked for."""
+    return PROBLEM_STATUSES if kind == 'rollout' else tuple(s for s in PROBLEM_STATUSES if s != 'rolled_back')
+
+
 def summarize(entries, rollout):
     by_status = dict((status, 0) for status in STATUS_ORDER)
     for entry in entries:
         by_status[entry['status']] = by_status.get(entry['status'], 0) + 1
+    kind = report_kind(rollout)
     problems = sum(by_status.get(status, 0) for status in by_status
-                   if status in PROBLEM_STATUSES or status not in STATUS_ORDER)
+                   if status in problem_statuses(kind) or status not in STATUS_ORDER)
     waves = _waves(entries, rollout.get('waves'))
     halted = bool(rollout.get('halted'))
     rolled_back = bool(rollout.get('rolled_back')) or by_status.get('rolled_back', 0) > 0
     return {
+        'kind': kind,
+        # a --check run: nothing changed, the statuses say what a real run would do
+        'check_mode': _truth(rollout.get('check_mode')) or any(entry['check_mode'] for entry in entries),
+        'warnings': _count(entries, lambda entry: bool(entry['warnings'])),
         'hosts': len(entries),
         'by_status': by_status,
         'problems': problems,
-        'outcome': 'failed' if problems or halted or rolled_back else 'succeeded',
+        'outcome': 'failed' if problems or halted or (rolled_back and kind == 'rollout') else 'succeeded',
         'changed': _count(entries, lambda entry: entry['changed']),
         'engines': {
             'built': _count(entries, lambda entry: entry['engine'].get('built') is True),
@@ -327,7 +359,7 @@ def _first_line(text):
     return (text or '').strip().split('\n')[0]
 
 
-def _testcase(suite, entry, reason):
+def _testcase(suite, entry, reason, ok_statuses=OK_STATUSES):
     case = ET.SubElement(suite, 'testcase', {
         'classname': _text('tao.fleet.%s' % (entry['platform_class'] or 'unknown_platform')),
         'name': _text(entry['host'])})
@@ -339,7 +371,7 @@ def _testcase(suite, entry, reason):
     if status == 'skipped':
         ET.SubElement(case, 'skipped', {'message': _text(
             error.get('msg') or 'skipped by the rollout (not in a wave that ran)')})
-    elif status not in OK_STATUSES:
+    elif status not in ok_statuses:
         message = error.get('msg') or (
             'engine release rolled back%s' % (': %s' % reason if reason else '')
             if status == 'rolled_back' else 'status %s' % status)
@@ -395,7 +427,8 @@ def render_junit(report):
     """JUnit XML: one testcase per host; failure (message = error msg, text = cause and fix) for
     failed, unreachable and rolled back hosts; skipped for skipped hosts."""
     hosts = report['hosts']
-    failures = _count(hosts, lambda entry: entry['status'] not in OK_STATUSES + ('skipped',))
+    ok_statuses = OK_STATUSES + (('rolled_back',) if report['summary'].get('kind') == 'rollback' else ())
+    failures = _count(hosts, lambda entry: entry['status'] not in ok_statuses + ('skipped',))
     skipped = _count(hosts, lambda entry: entry['status'] == 'skipped')
     counts = {'tests': str(len(hosts)), 'failures': str(failures), 'errors': '0',
               'skipped': str(skipped)}
@@ -407,7 +440,8 @@ def render_junit(report):
     properties = ET.SubElement(suite, 'properties')
     summary = report['summary']
     canary = summary.get('canary') or {}
-    for name, value in (('schema', report['schema']), ('outcome', summary['outcome']),
+    for name, value in (('schema', report['schema']), ('kind', summary.get('kind')),
+                        ('check_mode', summary.get('check_mode')), ('outcome', summary['outcome']),
                         ('canary', canary.get('outcome')), ('halted', summary['halted']),
                         ('rolled_back', summary['rolled_back']), ('reason', summary['reason'])):
         if isinstance(value, bool):
@@ -415,7 +449,7 @@ def render_junit(report):
         if value is not None:
             ET.SubElement(properties, 'property', {'name': name, 'value': _text(value)})
     for entry in hosts:
-        _testcase(suite, entry, summary['reason'])
+        _testcase(suite, entry, summary['reason'], ok_statuses)
     _indent(root)
     body = ET.tostring(root, encoding='unicode')
     return u'<?xml version="1.0" encoding="UTF-8"?>\n%s\n' % body

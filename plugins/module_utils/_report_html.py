@@ -47,7 +47,7 @@ CSS = u'''
 html { background: var(--wash); }
 body { margin: 0; color: var(--ink); font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto,
   "Liberation Sans", "DejaVu Sans", Arial, sans-serif; }
-.page { max-width: 1500px; margin: 0 auto; padding: 24px 28px 40px; }
+.page { max-width: 1500px; margin: 0 auto; padding: 24px 16px 40px; }
 header.top { background: var(--paper); border: 1px solid var(--line); border-radius: 10px; padding: 20px 24px; }
 .eyebrow { text-transform: uppercase; letter-spacing: .08em; font-size: 12px; color: var(--muted); font-weight: 600; }
 h1 { font-size: 24px; margin: 4px 0 6px; }
@@ -56,7 +56,12 @@ h2 { font-size: 17px; margin: 0 0 12px; }
 .outcome { margin-top: 14px; padding: 10px 14px; border-radius: 8px; font-weight: 600; border-left: 6px solid; }
 .outcome.failed { background: var(--failed-bg); color: var(--failed); }
 .outcome.succeeded { background: var(--deployed-bg); color: var(--deployed); }
-section.panel { background: var(--paper); border: 1px solid var(--line); border-radius: 10px; padding: 18px 24px; margin-top: 18px; }
+.active { display: block; margin-top: 3px; }
+tr.warning-row td { background: #fffbea; border-bottom: 2px solid var(--line); padding-top: 0; }
+tr.warning-row .warning { border-left: 3px solid #ecd98b; padding: 6px 12px; }
+.warning p { margin: 3px 0; overflow-wrap: anywhere; }
+.warning .k { color: #7a4d00; font-weight: 700; }
+section.panel { background: var(--paper); border: 1px solid var(--line); border-radius: 10px; padding: 18px 18px; margin-top: 18px; }
 .cards { display: flex; flex-wrap: wrap; gap: 10px; list-style: none; padding: 0; margin: 0 0 16px; }
 .cards li { min-width: 118px; padding: 10px 14px; border-radius: 8px; border: 1px solid var(--line); background: var(--wash); }
 .cards .n { display: block; font-size: 24px; font-weight: 700; line-height: 1.1; }
@@ -70,10 +75,11 @@ section.panel { background: var(--paper); border: 1px solid var(--line); border-
 table { border-collapse: collapse; width: 100%; }
 .table-wrap { overflow-x: auto; }
 .hostname { white-space: nowrap; }
-td.platform { overflow-wrap: anywhere; min-width: 190px; }
-td.engine { min-width: 200px; }
+/* narrow enough minimums that the nine columns fit a 1280 px window without a sideways scroll */
+td.platform { overflow-wrap: anywhere; min-width: 140px; }
+td.engine { min-width: 130px; overflow-wrap: anywhere; }
 .note { display: block; }
-th, td { text-align: left; vertical-align: top; padding: 8px 10px; border-bottom: 1px solid var(--line); }
+th, td { text-align: left; vertical-align: top; padding: 8px 7px; border-bottom: 1px solid var(--line); }
 thead th { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted);
   background: var(--wash); border-bottom: 2px solid var(--line); }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -83,7 +89,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
   white-space: nowrap; border: 1px solid currentColor; }
 .badge.warn { color: #7a4d00; background: #fff4d6; }
 .badge.info { color: #344054; background: #eef0f3; }
-.status { display: inline-block; min-width: 118px; padding: 3px 9px; border-radius: 6px; font-weight: 700; white-space: nowrap; }
+.status { display: inline-block; padding: 3px 8px; border-radius: 6px; font-weight: 700; white-space: nowrap; }
 ''' + u''.join(
     u'.status.%(s)s, tr.host-row.%(s)s td:first-child { color: var(--%(s)s); }\n'
     u'.status.%(s)s { background: var(--%(s)s-bg); }\n'
@@ -167,12 +173,27 @@ def _status_cell(status):
 def _outcome_text(report):
     summary = report['summary']
     counts = summary['by_status']
+    rollback = summary.get('kind') == 'rollback'
+    check = summary.get('check_mode')
+    noun = u'Rollback' if rollback else u'Rollout'
+    if check:
+        noun = u'Check run of the %s (nothing was changed)' % noun.lower()
     if summary['outcome'] == 'succeeded':
+        if rollback:
+            return u'\u2713 %s %s: %d of %d hosts %s to their previous engine, %d %s on it.' % (
+                noun, u'would succeed' if check else u'succeeded', counts.get('rolled_back', 0), summary['hosts'],
+                u'would return' if check else u'returned', counts.get('unchanged', 0),
+                u'would stay' if check else u'already were')
         done = counts.get('deployed', 0) + counts.get('unchanged', 0)
+        if check:
+            return u'\u2713 %s: a real run would put %d of %d hosts on the new engine (%d would change).' % (
+                noun, done, summary['hosts'], summary['changed'])
         return u'\u2713 Rollout succeeded: %d of %d hosts run the new engine (%d changed).' % (
             done, summary['hosts'], summary['changed'])
     parts = []
     for status in PROBLEM_STATUSES:
+        if rollback and status == 'rolled_back':
+            continue
         if counts.get(status):
             parts.append(u'%d %s' % (counts[status], STATUS_LABELS[status][0].lower()))
     others = sum(count for status, count in counts.items() if status not in STATUS_ORDER)
@@ -180,7 +201,7 @@ def _outcome_text(report):
         parts.append(u'%d with an unknown status' % others)
     if summary['halted']:
         parts.append(u'rollout halted')
-    text = u'\u2715 Rollout failed: %s.' % u', '.join(parts or [u'see below'])
+    text = u'\u2715 %s %s: %s.' % (noun, u'would fail' if check else u'failed', u', '.join(parts or [u'see below']))
     if summary.get('reason'):
         text += u' %s' % summary['reason']
     return text
@@ -198,11 +219,14 @@ def _header(report):
         subject.append(u'rollout %s' % _e(rollout['id']))
     meta = [u'Generated %s' % _e(report['generated_at'])] + subject + [
         u'%d hosts' % summary['hosts'], u'report schema %s' % _e(report['schema'])]
-    return (u'<header class="top"><div class="eyebrow">tao.fleet \u00b7 fleet report</div>'
+    kind = u'rollback report' if summary.get('kind') == 'rollback' else u'fleet report'
+    check = (u' <span class="badge warn" data-check-mode="true">check mode: nothing was changed</span>'
+             if summary.get('check_mode') else u'')
+    return (u'<header class="top"><div class="eyebrow">tao.fleet \u00b7 %s%s</div>'
             u'<h1>%s</h1><p class="meta">%s</p>'
-            u'<div class="outcome %s" role="status" data-outcome="%s">%s</div></header>') % (
-        _e(report['title']), u' \u00b7 '.join(meta), _e(summary['outcome']),
-        _e(summary['outcome']), _e(_outcome_text(report)))
+            u'<div class="outcome %s%s" role="status" data-outcome="%s">%s</div></header>') % (
+        kind, check, _e(report['title']), u' \u00b7 '.join(meta), _e(summary['outcome']),
+        u' check-run' if summary.get('check_mode') else u'', _e(summary['outcome']), _e(_outcome_text(report)))
 
 
 def _wave_text(wave):
@@ -225,7 +249,8 @@ def _summary(report):
             _e(canary.get('outcome') or u'unknown'),
             u' \u2014 ' + _e(u', '.join(str(h) for h in canary.get('hosts') or [])) if canary.get('hosts') else u'',
             u' (%s)' % _e(canary['reason']) if canary.get('reason') else u'')))
-    if summary['waves']:
+    rollback = summary.get('kind') == 'rollback'
+    if summary['waves'] and not rollback:
         facts.append((u'Waves', u' \u2192 '.join(
             u'%s: %s' % (_e(wave['name'] if wave['name'] is not None else u'no wave'), _e(_wave_text(wave)))
             for wave in summary['waves'])))
@@ -236,12 +261,14 @@ def _summary(report):
     facts.append((u'Rolled back', u'yes' if summary['rolled_back'] else u'no'))
     if summary.get('reason'):
         facts.append((u'Reason', _e(summary['reason'])))
-    engines = summary['engines']
-    facts.append((u'Engines', u'%d built, %d reused from the host\'s store, %d taken from the engine share' % (
-        engines['built'], engines['reused'], engines['shared'])))
-    smoke = summary['smoke']
-    facts.append((u'Smoke tests', u'%d passed, %d failed; %d executed the TensorRT engine itself' % (
-        smoke['passed'], smoke['failed'], smoke['engine_executed'])))
+    # a rollback builds and tests nothing: the engine each host runs now is in its row
+    if not rollback:
+        engines = summary['engines']
+        facts.append((u'Engines', u'%d built, %d reused from the host\'s store, %d taken from the engine share' % (
+            engines['built'], engines['reused'], engines['shared'])))
+        smoke = summary['smoke']
+        facts.append((u'Smoke tests', u'%d passed, %d failed; %d executed the TensorRT engine itself' % (
+            smoke['passed'], smoke['failed'], smoke['engine_executed'])))
     facts.append((u'Platform classes', _e(u', '.join(summary['platform_classes']) or u'none reported')))
     notes = []
     if summary['test_doubles']:
@@ -315,9 +342,10 @@ def _chart(report):
         parts.append(u'<text x="%d" y="%d" font-size="13" font-weight="600" fill="#1d2433" text-anchor="end">%s</text>' % (
             label_w - 12, y0 + 17, _e(label)))
         sub = u'%d host%s' % (len(row['hosts']), u'' if len(row['hosts']) == 1 else u's')
-        backends = u', '.join(row['backends'])
+        # backend names may already say '(engine not executed)'; said once, the label fits beside the plot
+        backends = u', '.join(b.replace(u' (engine not executed)', u'') for b in row['backends'])
         if executed is False:
-            sub += u' \u00b7 engine not executed (%s)' % (backends or u'other backend')
+            sub += u' \u00b7 %s (engine not executed)' % (backends or u'other backend')
         elif backends:
             sub += u' \u00b7 %s' % backends
         parts.append(u'<text x="%d" y="%d" font-size="11" fill="#566074" text-anchor="end">%s</text>' % (
@@ -378,18 +406,40 @@ def _tensorrt_cell(entry):
     return text
 
 
+def _fingerprint(value):
+    return u'<span class="mono" title="%s">%s</span>' % (_e(value), _e(value[:12]))
+
+
+def _active_line(entry):
+    """Which engine the host runs now, where that is not the engine of this run (a failed or rolled back host,
+    a check run, a rollback)."""
+    active = entry.get('active_engine')
+    if not isinstance(active, str) or active == entry['engine'].get('fingerprint'):
+        return u''
+    text = u'<span class="small active" data-active="%s">active now: %s</span>' % (_e(active), _fingerprint(active))
+    left = entry.get('rolled_back_from')
+    if isinstance(left, str) and left:
+        text += u'<span class="small active">rolled back from: %s</span>' % _fingerprint(left)
+    return text
+
+
 def _engine_cell(entry):
     engine = entry['engine']
+    active = _active_line(entry)
     if not engine.get('fingerprint'):
-        return u'\u2014'
+        return active or u'\u2014'
     how = [word for word in ('built', 'reused', 'shared') if engine.get(word)]
-    text = u'<span class="mono" title="%s">%s</span>' % (_e(engine['fingerprint']), _e(engine['fingerprint'][:12]))
+    if not how and engine.get('how'):
+        how = [engine['how']]
+    text = _fingerprint(engine['fingerprint'])
     if how:
-        text += u'<br>%s' % u' '.join(u'<span class="badge info">%s</span>' % word for word in how)
+        text += u'<br>%s' % u' '.join(u'<span class="badge info">%s</span>' % _e(word) for word in how)
     if engine.get('build_seconds') is not None:
         text += u' <span class="small">%s s</span>' % _e(_number(engine['build_seconds']))
     if engine.get('targets_note'):
         text += u'<span class="small note">%s</span>' % _e(engine['targets_note'])
+    if active:
+        text += u'<br>' + active
     return text
 
 
@@ -429,6 +479,14 @@ def _throughput_cell(entry):
     return text
 
 
+def _warning_row(entry, columns):
+    if not entry['warnings']:
+        return u''
+    return (u'<tr class="warning-row" data-host="%s"><td></td><td colspan="%d"><div class="warning">%s</div>'
+            u'</td></tr>') % (_e(entry['host']), columns - 1,
+                              u''.join(u'<p><span class="k">Warning:</span> %s</p>' % _e(w) for w in entry['warnings']))
+
+
 def _error_row(entry, columns):
     error = entry['error']
     if not isinstance(error, dict) or not error.get('msg'):
@@ -462,7 +520,7 @@ def _hosts_table(report):
         if entry['stage']:
             details.append(u'stage %s' % _e(entry['stage']))
         if entry['changed']:
-            details.append(u'changed')
+            details.append(u'would change' if entry['check_mode'] else u'changed')
         if details:
             host_lines.append(u'<span class="small">%s</span>' % u' \u00b7 '.join(details))
         cells = [_status_cell(status), u'<br>'.join(host_lines)]
@@ -475,6 +533,7 @@ def _hosts_table(report):
                         _latency_cell(entry), _throughput_cell(entry),
                         _or_dash(_power_text(entry['platform'].get('power_mode')))))
         rows.append(_error_row(entry, len(HOST_COLUMNS)))
+        rows.append(_warning_row(entry, len(HOST_COLUMNS)))
     head = u''.join(u'<th scope="col"%s>%s</th>' % (u' class="num"' if index in (6, 7) else u'', _e(name))
                     for index, name in enumerate(HOST_COLUMNS))
     return (u'<section class="panel" aria-labelledby="hosts-h"><h2 id="hosts-h">Hosts</h2>'

@@ -23,6 +23,8 @@ ENGINE_FILE = 'model.engine'
 ACTIVE = 'active'
 PREVIOUS = 'previous'
 LINKS = (ACTIVE, PREVIOUS)
+# listed too, so that the controller can say when a release makes a rolled-back engine active again
+ROLLED_BACK_FROM = 'rolled_back_from'
 
 
 def _names(directory):
@@ -41,7 +43,8 @@ def _link(directory, name):
 
 
 def store_contents(store):
-    """``{path, exists, models: [sha256...], engines: {model: {fingerprints: [...], active, previous}},
+    """``{path, exists, models: [sha256...], engines: {model: {fingerprints: [...], active, previous,
+    rolled_back_from}},
     deploys: {model: {key, intact, changed, recorded_at, result}}}`` (deploys: ``_deploy_record``, which
     reads one small file per model and stats the files it names)."""
     models_dir = os.path.join(store, 'models')
@@ -55,7 +58,8 @@ def store_contents(store):
             continue
         fingerprints = [name for name in _names(model_dir)
                         if SHA256_RE.match(name) and os.path.isfile(os.path.join(model_dir, name, ENGINE_FILE))]
-        engines[model] = dict([('fingerprints', fingerprints)] + [(link, _link(model_dir, link)) for link in LINKS])
+        engines[model] = dict([('fingerprints', fingerprints)]
+                              + [(link, _link(model_dir, link)) for link in LINKS + (ROLLED_BACK_FROM,)])
     return {'path': store, 'exists': os.path.isdir(store), 'models': models, 'engines': engines,
             'deploys': read_records(store)}
 

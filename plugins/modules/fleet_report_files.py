@@ -65,8 +65,12 @@ options:
       - What the rollout playbook knows about the rollout as a whole, shown in the summary and
         kept in the JSON as given. Known keys are C(id), C(model), C(artifact),
         C(failure_threshold), C(waves) (list of C(name), C(hosts), optional C(outcome)),
-        C(canary) (C(hosts), C(outcome) or C(passed), C(reason)), C(halted), C(rolled_back) and
-        C(reason).
+        C(canary) (C(hosts), C(outcome) or C(passed), C(reason)), C(halted), C(rolled_back),
+        C(reason), C(kind) and C(check_mode).
+      - C(kind) is V(rollout) (default; a rolled back host is a problem) or V(rollback) (returning hosts to
+        their previous engine is what was asked for, so C(rolled_back) hosts count as done).
+      - C(check_mode=true), or any host result with C(check_mode=true), makes this the report of a
+        C(--check) run: the page says so, its directory is C(<UTC time>-check), and C(latest) is not moved.
     type: dict
     default: {}
   title:
@@ -147,15 +151,21 @@ url:
   returned: always
   type: str
 latest:
-  description: The C(latest) link (null when O(latest=false)).
+  description: The C(latest) link (null when O(latest=false), and for the report of a check run).
   returned: always
   type: str
+check_run:
+  description: Whether this is the report of a C(--check) run (nothing was changed on the hosts).
+  returned: always
+  type: bool
 summary:
   description: The report's summary (counts per status, outcome, waves, canary, halted, rolled back).
   returned: always
   type: dict
 outcome:
-  description: C(succeeded) or C(failed) (any failed, unreachable or rolled back host, or a halted rollout).
+  description:
+    - C(succeeded) or C(failed) (any failed, unreachable or rolled back host, or a halted rollout).
+    - In a report of O(rollout.kind=rollback), rolled back hosts are a success.
   returned: always
   type: str
 msg:
@@ -237,13 +247,15 @@ def write_report(params, check_mode):
                           generated_at=generated_at, title=params['title'],
                           missing_status=params['missing_status'], skipped_hosts=params['skipped_hosts'])
     dest = params['dest']
-    name = _directory_name(params, generated_at)
+    # a --check run's report must not pass for a real one: its own directory, and latest stays where it is
+    check_run = bool(report['summary']['check_mode'])
+    name = _directory_name(params, generated_at) + ('-check' if check_run and not params['name'] else '')
     report_dir = os.path.join(dest, name)
     contents = report_contents(report)
     files = dict((kind, os.path.join(report_dir, file_name)) for kind, file_name in FILES)
     changed_files = [file_name for file_name, data in sorted(contents.items())
                      if read_bytes(os.path.join(report_dir, file_name)) != data]
-    latest = os.path.join(dest, LATEST) if params['latest'] else None
+    latest = os.path.join(dest, LATEST) if params['latest'] and not check_run else None
     if latest:
         current = read_link(latest)
         if current is False:
@@ -283,7 +295,9 @@ def write_report(params, check_mode):
         'latest': latest,
         'summary': summary,
         'outcome': summary['outcome'],
-        'msg': 'Fleet report (%s: %s) %s %s' % (
+        'check_run': check_run,
+        'msg': 'Fleet report%s (%s: %s) %s %s' % (
+            ' of a check run (nothing was changed; latest not moved)' if check_run else '',
             summary['outcome'], counts or 'no hosts', 'would be written to' if check_mode else 'is at',
             'file://' + files['html']),
     }

@@ -267,10 +267,11 @@ ansible_facts:
           type: list
           elements: str
         engines:
-          description: By model name, the fingerprints that have a C(model.engine), and the C(active) and
-            C(previous) fingerprints (C(null) when unset).
+          description: By model name, the fingerprints that have a C(model.engine), and the C(active),
+            C(previous) and C(rolled_back_from) fingerprints (C(null) when unset).
           type: dict
-          sample: {"peoplenet": {"fingerprints": ["2a6f...70a"], "active": "2a6f...70a", "previous": null}}
+          sample: {"peoplenet": {"fingerprints": ["2a6f...70a"], "active": "2a6f...70a", "previous": null,
+                                 "rolled_back_from": null}}
         deploys:
           description:
             - By model name, the deployment record M(tao.fleet.engine_deploy) wrote after its last successful

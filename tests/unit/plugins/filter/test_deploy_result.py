@@ -288,3 +288,54 @@ def test_a_stage_the_role_named_is_kept_until_a_later_result_is_registered():
     check = {'failed': True, 'changed': False, 'msg': {'msg': 'No picture', 'code': 'smoke_image_missing'}}
     result = deploy_model_result(outputs(stage='smoke', failure=check, smoke=None, consumers=None, release=None))
     assert (result['stage'], result['error']['stage']) == ('smoke', 'smoke')
+
+
+def test_check_mode_says_an_engine_would_be_built_not_reused():
+    # engine_deploy in check mode: changed, neither built nor reused (nothing was built)
+    would_build = dict(ENGINE, changed=True, built=False, reused=False)
+    result = deploy_model_result(outputs(engine=would_build, smoke=SKIPPED, release=SKIPPED, check_mode=True,
+                                         store_before={'active': OLD, 'rolled_back_from': None}))
+    assert result['engine']['how'] == 'would be built' and result['engine']['reused'] is False
+    shared = deploy_model_result(outputs(engine=dict(would_build, shared=True), smoke=SKIPPED, release=SKIPPED,
+                                         check_mode=True))
+    assert shared['engine']['how'] == 'would be taken from the engine share'
+    # and what runs now is what ran before: check mode switched nothing
+    assert result['active_engine'] == OLD
+    assert deploy_model_result(outputs())['engine']['how'] == 'built'
+    assert deploy_model_result(outputs(engine=dict(ENGINE, built=False, reused=True)))['engine']['how'] == 'reused'
+
+
+def test_the_engine_active_now_is_the_release_s_or_the_one_before_a_failure():
+    deployed = deploy_model_result(outputs(store_before={'active': OLD}))
+    assert (deployed['active_engine'], deployed['active_before_run']) == (NEW, OLD)
+    failure = {'failed': True, 'msg': 'smoke test failed', 'error_code': 'smoke_failed', 'stage': 'smoke'}
+    failed = deploy_model_result(outputs(failure=failure, release=None, store_before={'active': OLD}))
+    assert failed['status'] == 'failed' and failed['active_engine'] == OLD
+    # a host with nothing in its store (facts without store, or a first deployment that failed) runs nothing
+    assert deploy_model_result(outputs(failure=failure, release=None))['active_engine'] is None
+
+
+def test_making_a_rolled_back_engine_active_again_is_said():
+    back = {'active': OLD, 'previous': NEW, 'rolled_back_from': NEW}
+    result = deploy_model_result(outputs(store_before=back))
+    assert result['status'] == 'deployed'
+    assert len(result['warnings']) == 1 and result['warnings'][0].startswith('Made active engine %s again' % NEW[:12])
+    assert 'tao.fleet.rollback' in result['warnings'][0]
+    # another engine than the one rolled back from, or no switch at all: nothing to say
+    assert deploy_model_result(outputs(store_before=dict(back, rolled_back_from='d' * 64)))['warnings'] == []
+    unchanged = outputs(store_before=dict(back, active=NEW), active_before=NEW)
+    assert deploy_model_result(unchanged)['warnings'] == []
+    checked = deploy_model_result(outputs(store_before=back, check_mode=True))
+    assert checked['warnings'][0].startswith('A real run would make active engine %s again' % NEW[:12])
+
+
+def test_a_rollback_records_the_engine_active_now_its_platform_and_check_mode():
+    rolled = {'changed': True, 'active': OLD, 'active_before': NEW, 'previous': NEW, 'rolled_back_from': NEW}
+    result = deploy_model_rolled_back({'host': 'h'}, rolled, platform=facts('agx-orin-jp62'))
+    assert (result['status'], result['active_engine'], result['rolled_back_from']) == ('rolled_back', OLD, NEW)
+    assert result['platform_class'] == facts('agx-orin-jp62')['platform_class']
+    assert result['platform']['jetpack'] == facts('agx-orin-jp62')['jetpack']['version']
+    assert 'check_mode' not in result
+    checked = deploy_model_rolled_back({'host': 'h'}, rolled, check_mode=True)
+    # the engine that would be left is still the one running
+    assert (checked['status'], checked['check_mode'], checked['active_engine']) == ('rolled_back', True, NEW)

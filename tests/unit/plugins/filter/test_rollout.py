@@ -279,6 +279,23 @@ def test_a_check_run_says_so():
     results = dict((host, dict(deployed(host, 'canary'), check_mode=True)) for host in HOSTS[:3])
     verdict = rollout_verdict(rollout_judge(plan, 'canary', results), results)
     assert verdict['failed'] is False and verdict['msg'].startswith('Check mode: nothing was changed')
+    # what a real run would do, not what happened; and the report is told it is of a check run
+    assert 'would finish on 3 hosts' in verdict['msg'] and ' finished' not in verdict['msg']
+    assert (verdict['rollout']['check_mode'], verdict['rollout']['kind']) == (True, 'rollout')
+    report = build_report(HOSTS[:3], results, rollout=verdict['rollout'], generated_at='2026-11-23T08:07:09Z')
+    assert report['summary']['check_mode'] is True
+    real = dict((host, deployed(host, 'canary')) for host in HOSTS[:3])
+    assert rollout_verdict(rollout_judge(plan, 'canary', real), real)['rollout']['check_mode'] is False
+
+
+def test_a_host_without_facts_is_left_out_of_the_plan_not_a_crash():
+    # an offline host: no facts (no class) and its facts stage's result says unreachable
+    gone = {'host': HOSTS[0], 'status': 'unreachable', 'stage': 'facts',
+            'error': {'code': 'host_unreachable', 'msg': 'did not answer'}}
+    classes = dict(CLASSES, **{HOSTS[0]: ''})
+    plan = rollout_plan(HOSTS[:3], classes, {}, results={HOSTS[0]: gone, HOSTS[1]: {}, HOSTS[2]: {}})
+    assert plan['excluded'] == [HOSTS[0]] and HOSTS[0] not in plan['wave_of']
+    assert sorted(plan['canary']['hosts'] + plan['rest']) == sorted(HOSTS[1:3])
 
 
 def test_the_report_takes_the_verdict_as_its_rollout():

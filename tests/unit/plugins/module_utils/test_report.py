@@ -230,3 +230,59 @@ def test_junit_survives_control_characters_and_markup():
     text = render_junit(build_report(['h'], results, generated_at=STAMP))
     failure = ET.fromstring(text.encode('utf-8')).find('testsuite/testcase/failure')
     assert '<bad> & ' in failure.get('message') and '\x00' not in failure.get('message')
+
+
+def rolled_back_fleet():
+    """The clean fleet after playbook rollback: every host back on its previous engine."""
+    data = scenario('clean')
+    results = {}
+    for host, result in data['results'].items():
+        results[host] = dict(result, status='rolled_back', stage='rollback', active_engine='b' * 64,
+                             rolled_back_from=result['engine']['fingerprint'])
+    return data['hosts'], results
+
+
+def test_a_rollback_report_counts_rolled_back_hosts_as_done():
+    hosts, results = rolled_back_fleet()
+    rollback = build_report(hosts, results, {'kind': 'rollback'}, generated_at=STAMP)
+    assert (rollback['summary']['kind'], rollback['summary']['outcome']) == ('rollback', 'succeeded')
+    assert rollback['hosts'][0]['active_engine'] == 'b' * 64
+    suite = ET.fromstring(render_junit(rollback).encode('utf-8')).find('testsuite')
+    assert suite.get('failures') == '0'
+    # the same hosts in a rollout's report: the new engine did not stay, which is a failure
+    rollout = build_report(hosts, results, {}, generated_at=STAMP)
+    assert (rollout['summary']['kind'], rollout['summary']['outcome']) == ('rollout', 'failed')
+    assert ET.fromstring(render_junit(rollout).encode('utf-8')).find('testsuite').get('failures') == str(len(hosts))
+    # a failed host still fails a rollback
+    results[hosts[0]] = dict(results[hosts[0]], status='failed', error={'msg': 'no previous engine'})
+    assert build_report(hosts, results, {'kind': 'rollback'}, generated_at=STAMP)['summary']['outcome'] == 'failed'
+    with pytest.raises(ValueError, match='rollout kind'):
+        build_report(hosts, results, {'kind': 'upgrade'}, generated_at=STAMP)
+
+
+def test_a_check_run_is_marked_from_the_rollout_or_any_host():
+    data = scenario('clean')
+    assert report_of('clean')['summary']['check_mode'] is False
+    assert build_report(data['hosts'], data['results'], dict(data['rollout'], check_mode=True),
+                        generated_at=STAMP)['summary']['check_mode'] is True
+    # through a template the flag may arrive as text
+    assert build_report(data['hosts'], data['results'], dict(data['rollout'], check_mode='False'),
+                        generated_at=STAMP)['summary']['check_mode'] is False
+    results = dict(data['results'])
+    first = data['hosts'][0]
+    results[first] = dict(results[first], check_mode=True)
+    report = build_report(data['hosts'], results, data['rollout'], generated_at=STAMP)
+    assert report['summary']['check_mode'] is True
+    assert [e['host'] for e in report['hosts'] if e['check_mode']] == [first]
+
+
+def test_warnings_are_kept_per_host_and_counted():
+    data = scenario('clean')
+    results = dict(data['results'])
+    first = data['hosts'][0]
+    results[first] = dict(results[first], warnings=['Made active engine 0123 again'])
+    report = build_report(data['hosts'], results, data['rollout'], generated_at=STAMP)
+    assert report['summary']['warnings'] == 1
+    entry = [e for e in report['hosts'] if e['host'] == first][0]
+    assert entry['warnings'] == ['Made active engine 0123 again']
+    assert all(e['warnings'] == [] for e in report['hosts'] if e['host'] != first)

@@ -141,3 +141,50 @@ def test_outcome_banner_says_what_happened():
     _report, text, page = render('clean')
     assert page.find('div', 'outcome')[0]['attrs']['data-outcome'] == 'succeeded'
     assert 'Rollout succeeded: 6 of 6 hosts' in text
+
+
+def page_of(report):
+    page = Page()
+    text = render_html(report)
+    page.feed(text)
+    return text, page
+
+
+def clean_data():
+    with open(os.path.join(FIXTURES, 'clean.json')) as handle:
+        return json.load(handle)
+
+
+def test_a_check_run_never_passes_for_a_real_one():
+    data = clean_data()
+    report = build_report(data['hosts'], data['results'], dict(data['rollout'], check_mode=True), generated_at=STAMP)
+    text, page = page_of(report)
+    assert page.find('span', 'badge')[0]['attrs'].get('data-check-mode') == 'true'
+    assert 'check-run' in page.find('div', 'outcome')[0]['classes']
+    assert 'Check run of the rollout (nothing was changed): a real run would put 6 of 6 hosts' in text
+    assert 'Rollout succeeded' not in text
+
+
+def test_a_rollback_report_says_rollback_and_shows_the_engine_active_now():
+    data = clean_data()
+    results = dict((host, dict(result, status='rolled_back', stage='rollback', active_engine='b' * 64,
+                               rolled_back_from=result['engine']['fingerprint']))
+                   for host, result in data['results'].items())
+    report = build_report(data['hosts'], results, {'kind': 'rollback'}, generated_at=STAMP)
+    text, page = page_of(report)
+    assert 'Rollback succeeded: 6 of 6 hosts returned to their previous engine' in text
+    assert 'rollback report' in text and 'Rollout failed' not in text
+    active = [e for e in page.find('span', 'active') if 'data-active' in e['attrs']]
+    assert len(active) == 6 and all(e['attrs']['data-active'] == 'b' * 64 for e in active)
+    assert text.count('rolled back from:') == 6
+
+
+def test_a_host_warning_gets_its_own_row():
+    data = clean_data()
+    first = data['hosts'][0]
+    results = dict(data['results'])
+    results[first] = dict(results[first], warnings=['Made active engine <0123> again'])
+    text, page = page_of(build_report(data['hosts'], results, data['rollout'], generated_at=STAMP))
+    rows = page.find('tr', 'warning-row')
+    assert [row['attrs']['data-host'] for row in rows] == [first]
+    assert 'Made active engine &lt;0123&gt; again' in text

@@ -41,7 +41,8 @@ def test_the_listing_names_whole_models_and_engines_and_the_links(tmp_path):
     store = make_store(tmp_path)
     assert store_contents(store) == {
         'path': store, 'exists': True, 'models': [MODEL_SHA],
-        'engines': {'peoplenet': {'fingerprints': [OLD, NEW], 'active': NEW, 'previous': OLD}},
+        'engines': {'peoplenet': {'fingerprints': [OLD, NEW], 'active': NEW, 'previous': OLD,
+                                  'rolled_back_from': None}},
         # no deployment record in this store (modules/test_deploy_record.py has stores with one)
         'deploys': {}}
 
