@@ -348,7 +348,11 @@ class FetchSpec(object):
             self.sources = []
             if mirror_url:
                 self.sources.append(Source(mirror_url.rstrip('/') + self.ngc.api_path(), 'mirror'))
-            self.sources.append(Source(self.ngc_base_url + self.ngc.api_path(), 'ngc'))
+            ngc_source = Source(self.ngc_base_url + self.ngc.api_path(), 'ngc')
+            # a mirror that is also the NGC base (an air-gapped site, the demo fleet) is asked twice only when the
+            # second request differs: NGC's carries the API key, the mirror's never does
+            if not (self.sources and self.sources[0].display == ngc_source.display and not self.api_key):
+                self.sources.append(ngc_source)
             self.file_name = self.ngc.file.rsplit('/', 1)[-1]
             self.identity = 'ngc:%s/%s' % (self.ngc, self.ngc.file)
         else:

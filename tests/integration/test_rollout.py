@@ -114,10 +114,20 @@ def run_rollout(runner, reports, pre_plays="", check=False, playbook=PLAYBOOK, *
     started = time.monotonic()
     run = runner.playbook(text, extra_vars=extra_vars, check=check)
     run.seconds = time.monotonic() - started
-    run.report = json.loads((reports / "latest" / "report.json").read_text())
+    run.report_dir = report_dir(reports, check)
+    run.report = json.loads((run.report_dir / "report.json").read_text())
     run.hosts = dict((entry["host"], entry) for entry in run.report["hosts"])
     print("rollout: rc %d in %.0f s, %s" % (run.rc, run.seconds, run.report["summary"]["by_status"]))
     return run
+
+
+def report_dir(reports, check=False):
+    """The newest report: `latest`, except for a --check run, whose report is <time>-check and moves no link."""
+    if not check:
+        return reports / "latest"
+    checked = sorted(p for p in reports.iterdir() if p.is_dir() and p.name.endswith("-check"))
+    assert checked, "no <time>-check report in %s: %s" % (reports, sorted(p.name for p in reports.iterdir()))
+    return checked[-1]
 
 
 def wrong_key_for(host):
@@ -128,10 +138,13 @@ def wrong_key_for(host):
 
 
 def final_message(run):
-    for line in run.stdout.splitlines():
-        if line.startswith("fatal: [localhost]: FAILED!"):
-            return json.loads(line.split("=>", 1)[1])["msg"]
-    raise AssertionError("the run did not fail on localhost:\n" + run.stdout[-3000:])
+    """The verdict of a run that failed: the rollout's closing message (said once, on the first target host)."""
+    assert run.rc != 0, run.stdout[-3000:]
+    for entries in run.results.values():
+        for entry in entries:
+            if entry["task"] == "Say how the rollout ended":
+                return entry["result"]["msg"]
+    raise AssertionError("the run said nothing about how the rollout ended:\n" + run.stdout[-3000:])
 
 
 # ---- the session fleet: 6 hosts, 6 platform classes -------------------------------------------------------
@@ -364,6 +377,13 @@ def test_wave_failure_rolls_back_every_host_the_run_switched(wave_fleet, waves, 
     for name in WAVES["3"]:
         assert run.hosts[name]["status"] == "skipped" and link(wave_fleet.host(name)) == before[name]
         assert engines(wave_fleet.host(name)) == [before[name]]
+    # every host says which engine it runs now, and so does the page; the recap fails exactly the failed host
+    html = (run.report_dir / "report.html").read_text()
+    for name in WAVE_HOSTS:
+        assert run.hosts[name]["active_engine"] == before[name] == link(wave_fleet.host(name)), name
+        assert run.stats[name]["failures"] == (1 if name == failing else 0), (name, run.stats[name])
+    for name in switched:
+        assert 'data-active="%s"' % before[name] in html
     message = final_message(run)
     assert "HALTED: wave 2 failed on 1 of 2 hosts, more than its failure threshold of 0 allows" in message
     assert "Returned to their previous engine (5): %s." % ", ".join(switched) in message

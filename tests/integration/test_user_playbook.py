@@ -29,14 +29,23 @@ def test_the_user_playbook_runs_as_written(fleet, ansible, tmp_path):
     for host in fleet.hosts:
         shutil.rmtree(host.store, ignore_errors=True)
         os.makedirs(host.store)
+    # inventory/demo as the README says (-i inventory/demo -i <fleet inventory>): its group_vars name the model
     inventory = tmp_path / "inventory"
-    (inventory / "group_vars").mkdir(parents=True)
+    inventory.mkdir()
     (inventory / "fleet.yml").symlink_to(fleet.inventory)
-    (inventory / "group_vars" / "all.yml").write_text(yaml.safe_dump({
-        "tao_model": MODEL, "tao_checksum_url": "{{ tao_mirror_url }}/SHA256SUMS"}))
+    (inventory / "group_vars").symlink_to(REPO_ROOT / "inventory" / "demo" / "group_vars")
+    assert yaml.safe_load((REPO_ROOT / "inventory" / "demo" / "group_vars" / "all.yml").read_text())["tao_model"] == MODEL
     fleet_view = type(fleet).__new__(type(fleet))
     fleet_view.__dict__.update(fleet.__dict__, inventory=str(inventory))
     runner = type(ansible)(fleet_view, ansible.run_dir / "user", ansible.collections_path)
+
+    # --check on hosts that need everything: says so, and changes nothing
+    check = runner.playbook(str(USER_PLAYBOOK), check=True)
+    assert check.rc == 0, check.stdout[-5000:] + check.stderr
+    for host in fleet.hosts:
+        said = check.result(host.name, "Say what runs now")["msg"]
+        assert said.startswith("check mode: %s would be downloaded, built" % MODEL), said
+        assert os.listdir(host.store) == [], (host.name, os.listdir(host.store))
 
     run = runner.playbook(str(USER_PLAYBOOK))
     assert run.rc == 0, run.stdout[-5000:] + run.stderr

@@ -145,8 +145,11 @@ def _check_precision(caps, request, platform, warnings):
                 'model gives it.' % (label, precision),
                 cause='%s has no FP16/INT8 builder flags (or INT8 calibrator); precision is implied by the '
                       'ONNX model.' % label,
-                fix='Set precision: model (or fp32) and build a model that carries its precision: an FP16 '
-                    'ONNX, or a Q/DQ (explicitly quantized) ONNX made with TensorRT Model Optimizer.',
+                # names values the modules and the role accept ('model' is this layer's own word)
+                fix='Leave precision unset, or set fp32 or strongly_typed (role tao.fleet.deploy_model: '
+                    'deploy_model_precision: "" or fp32): %s then builds each layer in the type the model gives '
+                    'it. For FP16 or INT8 speed, build a model that carries its precision: an FP16 ONNX, or a '
+                    'Q/DQ (explicitly quantized) ONNX made with TensorRT Model Optimizer.' % label,
                 code='precision_implied_by_model')
         if request['calibration_cache'] is not None:
             warnings.append('%s ignores INT8 calibration caches (no calibrator API); the cache is not used.' % label)

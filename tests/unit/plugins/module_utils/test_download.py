@@ -433,6 +433,20 @@ def test_5xx_on_mirror_falls_through_to_ngc(site, store):
     assert [a.get('error') for a in result['attempts']] == ['http_5xx', None]
 
 
+def test_a_mirror_that_is_also_the_ngc_base_is_asked_once_without_a_key(site, store):
+    # the demo fleet and air-gapped sites point both at one server: a 404 must not name it twice
+    site.client.set_fault(API_PATH, status=404)
+    with pytest.raises(TaoFleetError) as caught:
+        run(ngc_spec(site, store, mirror_url=site.url))
+    alone = [s['source'] for s in caught.value.details['sources']]
+    assert alone and len(alone) == len(set(alone)), alone
+    assert caught.value.msg.count(site.url + API_PATH) == 1, caught.value.msg
+    # with an API key the second request differs (it carries the key), so NGC's is still made
+    with pytest.raises(TaoFleetError) as caught:
+        run(ngc_spec(site, store, mirror_url=site.url, api_key=PERSONAL_KEY))
+    assert len(caught.value.details['sources']) == len(alone) + 1, caught.value.details
+
+
 def test_429_waits_as_retry_after_asks(site, store):
     site.client.set_fault(LEGACY_PATH, status=429, retry_after=7, times=1)
     done = run(ngc_spec(site, store, retries=1))

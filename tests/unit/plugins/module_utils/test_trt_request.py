@@ -120,7 +120,9 @@ def test_precision_is_implied_by_the_model_on_strongly_typed_versions(version, f
     error = refused(version, {'model': b'm', 'precision': precision, 'calibration_cache': CACHE_8201},
                     flavour=flavour)
     assert error.code == 'precision_implied_by_model'
-    assert version in error.msg and 'precision: model' in error.fix
+    assert version in error.msg and 'precision: model' not in error.fix
+    # the fix names values the modules' precision option and the role's deploy_model_precision accept
+    assert 'set fp32 or strongly_typed' in error.fix and 'deploy_model_precision: "" or fp32' in error.fix
 
 
 def test_strongly_typed_accepts_model_precision_and_warns_about_strict_types():
