@@ -278,6 +278,9 @@ def deploy_model_result(outputs):
     # check mode switches nothing)
     result['active_engine'] = (release['active'] if release and not check_mode else store_before.get('active'))
     result['warnings'] = _reactivation_warnings(store_before, release, check_mode)
+    # the platform's own warnings (tao.fleet.platform_facts), for the report rather than every run's console
+    result['platform_warnings'] = [str(w) for w in platform.get('warnings') or []] if isinstance(
+        platform.get('warnings'), list) else []
     if check_mode:
         # what a real run would do; nothing on the host changed
         result['check_mode'] = True

@@ -158,8 +158,10 @@ def model_artifact(model, platform, precision=None, prefer=None, artifact=None, 
     except TaoFleetError as error:
         if strict or error.code != 'no_artifact_fits':
             raise AnsibleFilterError(str(error))
-        return {'model': model_id, 'artifact_id': None, 'artifact': None,
-                'rejected': error.details.get('rejected', []), 'error': error.to_result()}
+        # every key of a choice, so that a task that reads one (precision, format...) sees null, not a crash
+        return {'model': model_id, 'artifact_id': None, 'artifact': None, 'format': None, 'payload_format': None,
+                'encrypted': None, 'precisions': [], 'precision': precision, 'tensorrt': None, 'reason': None,
+                'warnings': [], 'rejected': error.details.get('rejected', []), 'error': error.to_result()}
 
 
 class FilterModule(object):

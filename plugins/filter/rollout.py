@@ -333,6 +333,9 @@ def rollout_verdict(plan, results):
                         summary or 'no hosts'))
     if problems:
         lines.append('Failed or unreachable (%d): %s.' % (len(problems), '; '.join(problems)))
+    warned = [host for host in hosts if isinstance(results.get(host), dict) and results[host].get('platform_warnings')]
+    if warned:
+        lines.append('Platform warnings on %d host(s), in the fleet report: %s.' % (len(warned), ', '.join(warned)))
     if check_mode:
         lines.insert(0, 'Check mode: nothing was changed; the statuses say what a real run would do.')
     canary = dict(plan['canary'])

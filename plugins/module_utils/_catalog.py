@@ -520,7 +520,7 @@ def _no_uff_phrase(flavour, platform):
     return 'TensorRT 10 and newer have no UFF parser'
 
 
-def _fix(model_id, model, rejected, flavour, version, platform, fitting):
+def _fix(model_id, model, rejected, flavour, version, platform, fitting, offered=()):
     """The next thing to do when the wanted artifact (or every artifact) does not fit."""
     if flavour is None:
         return ('Install TensorRT on the host (JetPack: "sudo apt-get install tensorrt") or '
@@ -547,8 +547,10 @@ def _fix(model_id, model, rejected, flavour, version, platform, fitting):
         hints.append('upgrade to a JetPack or TensorRT that the artifacts build on (TensorRT %s '
                      'or newer), or add an artifact known to build on this TensorRT' % needed[0])
     if any('requested' in reason for reason in reasons):
-        hints.append('ask for a precision the artifacts offer here, or add an artifact whose '
-                     'INT8 calibration cache matches this TensorRT')
+        # name the values, as the option takes them (precision / deploy_model_precision; empty: the default)
+        hints.append('ask for a precision the artifacts offer here%s, or add an artifact whose '
+                     'INT8 calibration cache matches this TensorRT' % (
+                         ' (precision: %s, or leave it unset)' % ' or '.join(offered) if offered else ''))
     if model.get('fix_hint'):
         hints.append(' '.join(model['fix_hint'].split()))
     if not hints:
@@ -589,6 +591,7 @@ def select_artifact(model_id, model, platform, precision=None, prefer=None, arti
     if artifact_id is not None:
         chosen = next((item for item in fitting if item['id'] == artifact_id), None)
     rejected_list = [{'id': item_id, 'reason': reason} for item_id, reason in rejected]
+    offered = [p for p in PRECISIONS if any(_misfit(a, flavour, version, caps, p) is None for a in artifacts)]
     if chosen is not None:
         reason = 'pinned by the caller' if artifact_id is not None else (
             'first of %d that fit%s' % (len(fitting), '' if len(fitting) > 1 else 's')
@@ -605,13 +608,13 @@ def select_artifact(model_id, model, platform, precision=None, prefer=None, arti
             'Artifact %s of model %s does not fit %s: %s.' % (
                 artifact_id, model_id, host, dict(rejected)[artifact_id]),
             cause=cause,
-            fix=_fix(model_id, model, rejected, flavour, version, platform, fitting),
+            fix=_fix(model_id, model, rejected, flavour, version, platform, fitting, offered),
             code='no_artifact_fits',
             details={'model': model_id, 'rejected': rejected_list})
     raise TaoFleetError(
         'No artifact of model %s fits %s: %s.' % (
             model_id, host, '; '.join('%s: %s' % pair for pair in rejected)),
         cause=cause,
-        fix=_fix(model_id, model, rejected, flavour, version, platform, fitting),
+        fix=_fix(model_id, model, rejected, flavour, version, platform, fitting, offered),
         code='no_artifact_fits',
         details={'model': model_id, 'rejected': rejected_list})

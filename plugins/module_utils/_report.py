@@ -152,8 +152,9 @@ def normalize_result(host, result, missing_status='unreachable'):
                           'stage': entry.get('stage')}
     entry['changed'] = bool(entry['changed'])
     entry['check_mode'] = _truth(entry['check_mode'])
-    warnings = entry.get('warnings')
-    entry['warnings'] = [str(w) for w in warnings] if isinstance(warnings, list) else []
+    for key in ('warnings', 'platform_warnings'):
+        warnings = entry.get(key)
+        entry[key] = [str(w) for w in warnings] if isinstance(warnings, list) else []
     return entry
 
 
@@ -289,7 +290,7 @@ def summarize(entries, rollout):
         'kind': kind,
         # a --check run: nothing changed, the statuses say what a real run would do
         'check_mode': _truth(rollout.get('check_mode')) or any(entry['check_mode'] for entry in entries),
-        'warnings': _count(entries, lambda entry: bool(entry['warnings'])),
+        'warnings': _count(entries, lambda entry: bool(entry['warnings'] or entry['platform_warnings'])),
         'hosts': len(entries),
         'by_status': by_status,
         'problems': problems,

@@ -76,10 +76,10 @@ table { border-collapse: collapse; width: 100%; }
 .table-wrap { overflow-x: auto; }
 .hostname { white-space: nowrap; }
 /* narrow enough minimums that the nine columns fit a 1280 px window without a sideways scroll */
-td.platform { overflow-wrap: anywhere; min-width: 140px; }
+td.platform { overflow-wrap: anywhere; min-width: 130px; }
 td.engine { min-width: 130px; overflow-wrap: anywhere; }
 .note { display: block; }
-th, td { text-align: left; vertical-align: top; padding: 8px 7px; border-bottom: 1px solid var(--line); }
+th, td { text-align: left; vertical-align: top; padding: 8px 6px; border-bottom: 1px solid var(--line); }
 thead th { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted);
   background: var(--wash); border-bottom: 2px solid var(--line); }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -480,11 +480,12 @@ def _throughput_cell(entry):
 
 
 def _warning_row(entry, columns):
-    if not entry['warnings']:
+    lines = [(u'Warning', w) for w in entry['warnings']] + [(u'Platform', w) for w in entry['platform_warnings']]
+    if not lines:
         return u''
     return (u'<tr class="warning-row" data-host="%s"><td></td><td colspan="%d"><div class="warning">%s</div>'
             u'</td></tr>') % (_e(entry['host']), columns - 1,
-                              u''.join(u'<p><span class="k">Warning:</span> %s</p>' % _e(w) for w in entry['warnings']))
+                              u''.join(u'<p><span class="k">%s:</span> %s</p>' % (label, _e(w)) for label, w in lines))
 
 
 def _error_row(entry, columns):

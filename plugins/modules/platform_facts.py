@@ -47,6 +47,14 @@ options:
         lacks along with their first call instead of after a probe call; M(tao.fleet.engine_deploy) leaves a
         host whose record matches alone (docs/scale.md).
     type: path
+  warn:
+    description:
+      - Emit the platform's warnings (an interpreter whose TensorRT is not the system's, a TensorRT that cannot
+        target this GPU) as Ansible warnings. They are in C(ansible_facts.tao_platform.warnings) either way.
+      - Role C(tao.fleet.deploy_model) sets it to C(deploy_model_platform_warnings) (default C(false)) and shows them
+        in the fleet report instead, so that a run over a fleet does not repeat them for every host every time.
+    type: bool
+    default: true
   timeout:
     description:
       - Seconds that each command this module runs (C(nvidia-smi), the NVML query, a fallback
@@ -296,6 +304,7 @@ def main():
             probe_interpreter=dict(type='bool', default=True),
             timeout=dict(type='int', default=10),
             store=dict(type='path'),
+            warn=dict(type='bool', default=True),
         ),
         supports_check_mode=True,
     )
@@ -306,7 +315,7 @@ def main():
         facts = gather(module.params['sysroot'], module.params['probe_interpreter'], module.params['timeout'])
     except TaoFleetError as err:
         module.fail_json(**err.to_result())
-    for warning in facts['warnings']:
+    for warning in facts['warnings'] if module.params['warn'] else ():
         module.warn(warning)
     found = {'tao_platform': facts}
     if module.params['store']:

@@ -326,3 +326,28 @@ def test_more_hosts_than_profiles_cycle_through_them_with_numbered_names():
         ("nano-jp46-04", "nano-jp46"), ("orin-nx-jp62-05", "orin-nx-jp62")]
     assert [host for host, _profile in fleet_module.plan_hosts(profiles, None, None)] == sorted(profiles)
     assert len(fleet_module.plan_hosts(profiles, None, 120)[-1][0].rsplit("-", 1)[1]) == 3
+
+
+def test_add_grows_a_running_fleet_and_two_fleets_share_one_inventory(fleet_factory, fleet_cli, ansible, tmp_path):
+    grown = fleet_factory("tfadd", "198.18.5", "--profiles", "dgpu-x86")
+    kept = Path(grown.host("dgpu-x86").store) / "engine-from-before"
+    kept.write_text("an engine a rollout left\n")
+    inventory = fleet_cli("add", "--name", "tfadd", "--profiles", "nano-jp46,dgpu-x86").strip().splitlines()[-1]
+    grown = type(grown)(inventory)
+    # the host already there keeps its name, address and store; the new ones are numbered after it
+    assert [(h.name, h.address) for h in grown.hosts] == [
+        ("dgpu-x86", "198.18.5.10"), ("nano-jp46", "198.18.5.11"), ("dgpu-x86-03", "198.18.5.12")]
+    assert kept.read_text() == "an engine a rollout left\n"
+    # a second fleet beside it, its hosts named apart, and both fleets' inventories in one run
+    other = fleet_factory("tfadb", "198.18.6", "--profiles", "dgpu-x86", "--host-prefix", "b-")
+    assert [h.name for h in other.hosts] == ["b-dgpu-x86"]
+    both = tmp_path / "both"
+    both.mkdir()
+    (both / "a.yml").symlink_to(grown.inventory)
+    (both / "b.yml").symlink_to(other.inventory)
+    view = type(grown).__new__(type(grown))
+    view.__dict__.update(grown.__dict__, inventory=str(both), hosts=grown.hosts + other.hosts)
+    run = type(ansible)(view, ansible.run_dir / "both", ansible.collections_path).playbook(PING)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert sorted(run.stats) == ["b-dgpu-x86", "dgpu-x86", "dgpu-x86-03", "nano-jp46"]
+    assert all(stats["ok"] == 1 and stats["unreachable"] == 0 for stats in run.stats.values()), run.stats

@@ -100,6 +100,17 @@ def test_page_loads_clean_and_lists_failed_hosts_first(browser, reports, scenari
     # the page fits a 1500 px wide window: nothing hidden to the right
     assert browser.execute_script("return document.documentElement.scrollWidth") <= \
         browser.execute_script("return window.innerWidth")
+    # and so does the host table at 1280 px: its scroll box hid the columns past ~1300 px, which the page's own
+    # width never showed
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        overflow = browser.execute_script(
+            "return Array.from(document.querySelectorAll('.table-wrap, .chart-wrap'))"
+            ".map(e => [e.className, e.scrollWidth, e.clientWidth]).filter(x => x[1] > x[2]);")
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert overflow == [], overflow
 
 
 def test_page_prints(browser, reports):

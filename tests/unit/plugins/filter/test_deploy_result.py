@@ -339,3 +339,10 @@ def test_a_rollback_records_the_engine_active_now_its_platform_and_check_mode():
     checked = deploy_model_rolled_back({'host': 'h'}, rolled, check_mode=True)
     # the engine that would be left is still the one running
     assert (checked['status'], checked['check_mode'], checked['active_engine']) == ('rolled_back', True, NEW)
+
+
+def test_the_platform_warnings_go_to_the_result_not_its_console_warnings():
+    platform = dict(facts('agx-orin-jp62'), warnings=['The interpreter running this module imports a venv TensorRT'])
+    result = deploy_model_result(outputs(platform=platform))
+    assert result['platform_warnings'] == platform['warnings'] and result['warnings'] == []
+    assert deploy_model_result(outputs(platform=dict(platform, warnings=None)))['platform_warnings'] == []

@@ -66,3 +66,17 @@ def test_bad_inputs_are_explained():
         model_artifact(broken, ORIN)
     with pytest.raises(AnsibleFilterError, match='Unknown precision'):
         model_artifact(_entry('peoplenet'), ORIN, precision='int4', strict=False)
+
+
+RTX_DGPU = {'kind': 'dgpu', 'compute_capability': '8.9',
+            'tensorrt': {'version': '1.7.1.116', 'flavour': 'tensorrt_rtx', 'test_double': False}}
+
+
+def test_no_fit_has_every_key_of_a_choice_and_names_the_precisions_offered():
+    # fp16 on TensorRT-RTX (strongly typed): the role reads choice.precision next; it must not crash there
+    result = model_artifact(_entry('peoplenet_standin'), RTX_DGPU, precision='fp16', strict=False)
+    assert result['artifact'] is None and result['precision'] == 'fp16' and result['format'] is None
+    assert result['error']['error_code'] == 'no_artifact_fits'
+    assert '(precision: fp32, or leave it unset)' in result['error']['fix'], result['error']['fix']
+    # and that value does fit
+    assert model_artifact(_entry('peoplenet_standin'), RTX_DGPU, precision='fp32')['artifact'] is not None

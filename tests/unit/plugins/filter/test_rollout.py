@@ -317,3 +317,13 @@ def test_the_report_takes_the_verdict_as_its_rollout():
     assert [(w['name'], w['outcome']) for w in summary['waves']] == [
         ('canary', 'rolled_back'), ('1', 'failed'), ('2', 'skipped'), ('3', 'skipped')]
     assert summary['canary']['outcome'] == 'passed'
+
+
+def test_platform_warnings_are_counted_in_the_closing_message():
+    plan = rollout_plan(HOSTS[:3], CLASSES, {})
+    results = dict((host, deployed(host, 'canary')) for host in HOSTS[:3])
+    assert 'Platform warnings' not in rollout_verdict(rollout_judge(plan, 'canary', results), results)['msg']
+    results[HOSTS[1]] = dict(results[HOSTS[1]], platform_warnings=['venv TensorRT is not the system one'])
+    verdict = rollout_verdict(rollout_judge(plan, 'canary', results), results)
+    assert verdict['failed'] is False
+    assert 'Platform warnings on 1 host(s), in the fleet report: %s.' % HOSTS[1] in verdict['msg']

@@ -183,8 +183,10 @@ def test_a_host_warning_gets_its_own_row():
     data = clean_data()
     first = data['hosts'][0]
     results = dict(data['results'])
-    results[first] = dict(results[first], warnings=['Made active engine <0123> again'])
-    text, page = page_of(build_report(data['hosts'], results, data['rollout'], generated_at=STAMP))
+    results[first] = dict(results[first], warnings=['Made active engine <0123> again'],
+                          platform_warnings=['venv TensorRT'])
+    report = build_report(data['hosts'], results, data['rollout'], generated_at=STAMP)
+    text, page = page_of(report)
     rows = page.find('tr', 'warning-row')
-    assert [row['attrs']['data-host'] for row in rows] == [first]
-    assert 'Made active engine &lt;0123&gt; again' in text
+    assert [row['attrs']['data-host'] for row in rows] == [first] and report['summary']['warnings'] == 1
+    assert 'Made active engine &lt;0123&gt; again' in text and 'Platform:</span> venv TensorRT' in text

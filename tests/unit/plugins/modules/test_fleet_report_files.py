@@ -88,6 +88,20 @@ def test_a_later_run_moves_latest_and_keeps_the_older_report(tmp_path):
     assert sorted(os.listdir(str(tmp_path))) == ['20261123T080709Z', '20261123T090000Z', 'latest']
 
 
+def test_the_report_of_a_check_run_has_its_own_directory_and_leaves_latest_alone(tmp_path):
+    run(tmp_path)
+    data = scenario('clean')
+    checked = run(tmp_path, fixture='clean', generated_at='2026-11-23T09:00:00Z',
+                  rollout=dict(data['rollout'], check_mode=True))
+    assert checked['check_run'] is True and checked['latest'] is None and 'check run' in checked['msg']
+    assert checked['report_dir'] == str(tmp_path / '20261123T090000Z-check')
+    assert os.readlink(str(tmp_path / 'latest')) == '20261123T080709Z'
+    assert sorted(os.listdir(str(tmp_path))) == ['20261123T080709Z', '20261123T090000Z-check', 'latest']
+    # a real run after it moves latest as before
+    assert run(tmp_path, fixture='clean', generated_at='2026-11-23T10:00:00Z')['check_run'] is False
+    assert os.readlink(str(tmp_path / 'latest')) == '20261123T100000Z'
+
+
 def test_rewriting_a_named_report_replaces_changed_files(tmp_path):
     first = run(tmp_path, name='nightly')
     second = run(tmp_path, name='nightly', generated_at='2026-11-24T00:00:00Z')
