@@ -1,6 +1,7 @@
 """The simulated fleet: one network namespace per host, each with a real sshd, its own Python, sysroot and store.
 
-    fleet.py up     [--name tf] [--subnet 198.18.0] [--hosts N] [--profiles p1,p2] [--workdir DIR]
+    fleet.py up     [--name tf] [--subnet 198.18.0] [--hosts N] [--profiles p1,p2] [--workdir DIR] [--host-prefix P]
+    fleet.py add    [--name tf] [--hosts N] [--profiles p1,p2]      more hosts on a fleet that is up
     fleet.py down   [--name tf]
     fleet.py status [--name tf] [--json]
     fleet.py link   [--name tf] HOST up|down
@@ -42,6 +43,7 @@ WORKDIR_MARKER = ".tao_fleet_workdir"  # `down` deletes only directories that ca
 MIRROR_PORT = 8080
 FIRST_HOST_OCTET = 10
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")  # "<name>-h254" must fit in 15 characters
+PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
 SUBNET_RE = re.compile(r"^198\.18\.(\d{1,3})$")  # the benchmarking range; never the machine's own network
 UNIX_SOCKET_PATH_MAX = 107
 
@@ -138,7 +140,9 @@ def up(args: argparse.Namespace) -> dict:
             and not (workdir / WORKDIR_MARKER).exists()):
         raise FleetError("work dir %s exists and is not a fleet's" % workdir, fix="choose an empty or new --workdir")
 
-    plan = plan_hosts(load_profiles(), args.profiles.split(",") if args.profiles else None, args.hosts)
+    plan = [(args.host_prefix + host, profile)
+            for host, profile in plan_hosts(load_profiles(), args.profiles.split(",") if args.profiles else None,
+                                            args.hosts)]
     check_sysroots(plan, args.allow_missing_sysroot)
     paramiko_ok, paramiko_why = paramiko_connection_available()
 
@@ -162,36 +166,10 @@ def up(args: argparse.Namespace) -> dict:
 
         hosts, known_hosts = [], []
         for index, (host, profile) in enumerate(plan):
-            octet = FIRST_HOST_OCTET + index
-            address = str(subnet.network_address + octet)
-            host_dir = workdir / "hosts" / host
-            (host_dir / "tmp").mkdir(parents=True)
-            (host_dir / "store").mkdir()
-            sysroot_src = SYSROOTS_DIR / profile["sysroot"]
-            if sysroot_src.is_dir():
-                shutil.copytree(sysroot_src, host_dir / "sysroot", symlinks=True)
-            else:
-                (host_dir / "sysroot").mkdir()
-            sshd.keygen(host_dir / "ssh_host_ed25519_key", "%s@%s" % (host, name))
-            known_hosts.append(sshd.known_hosts_line(address, host_dir / "ssh_host_ed25519_key.pub"))
-            netns = netns_name(name, host)
-            network.add_host(netns, veth_name(name, octet), bridge_name(name), "%s/%d" % (address, subnet.prefixlen))
-            config = sshd.write_config(host_dir, address, user, authorized_keys)
-            sshd.start(netns, host, config, host_dir / "sshd.log")
-            python, venv = venvs[venv_id(profile)]
-            connection, connection_note = profile["connection"], ""
-            if connection == "paramiko" and not paramiko_ok:
-                connection, connection_note = "ssh", "profile asks for paramiko; using ssh: %s" % paramiko_why
-                log("%s: %s" % (host, connection_note))
-            hosts.append({
-                "name": host, "address": address, "netns": netns, "veth": veth_name(name, octet),
-                "profile": profile, "python": str(python), "python_version": venv["python_version"],
-                "venv": venv, "connection": connection, "connection_note": connection_note,
-                "sysroot": str(host_dir / "sysroot"), "sysroot_missing": not sysroot_src.is_dir(),
-                "store": str(host_dir / "store"), "remote_tmp": str(host_dir / "tmp"),
-                "sshd_config": str(config), "sshd_log": str(host_dir / "sshd.log"),
-                "sshd_pidfile": str(host_dir / "sshd.pid"),
-            })
+            made, line = make_host(name, workdir, subnet, FIRST_HOST_OCTET + index, host, profile,
+                                   venvs[venv_id(profile)], user, authorized_keys, (paramiko_ok, paramiko_why))
+            hosts.append(made)
+            known_hosts.append(line)
         write_atomic(workdir / "known_hosts", "\n".join(known_hosts) + "\n")
         for host in hosts:
             network.wait_listening(host["address"], 22, fix="see %s" % host["sshd_log"])
@@ -202,6 +180,7 @@ def up(args: argparse.Namespace) -> dict:
             "bridge_address": bridge_address, "user": user, "client_key": str(client_key),
             "known_hosts": str(workdir / "known_hosts"), "control_path_dir": str(workdir / "cp"),
             "inventory": str(workdir / "inventory.yml"), "mirror": mirror, "hosts": hosts,
+            "host_prefix": args.host_prefix,
         }
         write_atomic(workdir / "inventory.yml", render_inventory(state))
         write_atomic(workdir / "fleet.json", json.dumps(state, indent=2) + "\n")
@@ -210,6 +189,116 @@ def up(args: argparse.Namespace) -> dict:
         log("up failed: taking down what it made")
         down(name)
         raise
+
+
+def make_host(name: str, workdir: Path, subnet: ipaddress.IPv4Network, octet: int, host: str, profile: dict,
+              python_venv: tuple, user: str, authorized_keys: Path, paramiko: tuple[bool, str]) -> tuple[dict, str]:
+    """One host: its directories, sysroot copy, host key, namespace on the bridge and running sshd.
+    Returns its fleet.json entry and its known_hosts line."""
+    address = str(subnet.network_address + octet)
+    host_dir = workdir / "hosts" / host
+    (host_dir / "tmp").mkdir(parents=True)
+    (host_dir / "store").mkdir()
+    sysroot_src = SYSROOTS_DIR / profile["sysroot"]
+    if sysroot_src.is_dir():
+        shutil.copytree(sysroot_src, host_dir / "sysroot", symlinks=True)
+    else:
+        (host_dir / "sysroot").mkdir()
+    sshd.keygen(host_dir / "ssh_host_ed25519_key", "%s@%s" % (host, name))
+    line = sshd.known_hosts_line(address, host_dir / "ssh_host_ed25519_key.pub")
+    netns = netns_name(name, host)
+    network.add_host(netns, veth_name(name, octet), bridge_name(name), "%s/%d" % (address, subnet.prefixlen))
+    config = sshd.write_config(host_dir, address, user, authorized_keys)
+    sshd.start(netns, host, config, host_dir / "sshd.log")
+    python, venv = python_venv
+    connection, connection_note = profile["connection"], ""
+    if connection == "paramiko" and not paramiko[0]:
+        connection, connection_note = "ssh", "profile asks for paramiko; using ssh: %s" % paramiko[1]
+        log("%s: %s" % (host, connection_note))
+    return {
+        "name": host, "address": address, "netns": netns, "veth": veth_name(name, octet),
+        "profile": profile, "python": str(python), "python_version": venv["python_version"],
+        "venv": venv, "connection": connection, "connection_note": connection_note,
+        "sysroot": str(host_dir / "sysroot"), "sysroot_missing": not sysroot_src.is_dir(),
+        "store": str(host_dir / "store"), "remote_tmp": str(host_dir / "tmp"),
+        "sshd_config": str(config), "sshd_log": str(host_dir / "sshd.log"),
+        "sshd_pidfile": str(host_dir / "sshd.pid"),
+    }, line
+
+
+# --- add ---------------------------------------------------------------------------------------------------
+
+def new_host_names(existing: list[str], profiles: list[str], count: int) -> list[tuple[str, str]]:
+    """(host name, profile) for `count` more hosts cycling through `profiles`: the profile's name while it is
+    free, then <profile>-NN numbered after the hosts already there. Existing names are never reused."""
+    taken, chosen = set(existing), []
+    number = len(existing)
+    for index in range(count):
+        profile = profiles[index % len(profiles)]
+        candidate = profile
+        while candidate in taken:
+            number += 1
+            candidate = "%s-%02d" % (profile, number)
+        taken.add(candidate)
+        chosen.append((candidate, profile))
+    return chosen
+
+
+def add(args: argparse.Namespace) -> dict:
+    """More hosts on fleet `args.name`, which is up: the hosts there keep their names, stores and engines."""
+    state = load_state(args.name)
+    workdir, subnet = Path(state["workdir"]), ipaddress.ip_network(state["subnet"])
+    profiles = load_profiles()
+    names = args.profiles.split(",") if args.profiles else list(profiles)
+    unknown = [n for n in names if n not in profiles]
+    if unknown:
+        raise FleetError("unknown profile(s) %s" % ", ".join(unknown), fix="choose from %s" % ", ".join(profiles))
+    count = args.hosts or len(names)
+    octets = [int(host["address"].rsplit(".", 1)[1]) for host in state["hosts"]]
+    first = max(octets + [FIRST_HOST_OCTET - 1]) + 1
+    if count < 1 or first + count - 1 > 254:
+        raise FleetError("fleet %s has room for %d more host(s), not %d" % (args.name, max(0, 255 - first), count),
+                         fix="add fewer hosts, or bring up another fleet (its own --name and --subnet)")
+    prefix = state.get("host_prefix") or ""
+    plan = [(prefix + host, profiles[profile])
+            for host, profile in new_host_names([h["name"][len(prefix):] for h in state["hosts"]], names, count)]
+    check_sysroots(plan, args.allow_missing_sysroot)
+    venvs = {}
+    for _host, profile in plan:
+        if venv_id(profile) not in venvs:
+            venvs[venv_id(profile)] = hostvenv.ensure(profile["python"], profile["tensorrt"], log)
+    paramiko = paramiko_connection_available()
+    added, lines = [], []
+    try:
+        for index, (host, profile) in enumerate(plan):
+            made, line = make_host(args.name, workdir, subnet, first + index, host, profile, venvs[venv_id(profile)],
+                                   state["user"], workdir / "authorized_keys", paramiko)
+            added.append(made)
+            lines.append(line)
+            network.wait_listening(made["address"], 22, fix="see %s" % made["sshd_log"])
+    except BaseException:
+        log("add failed: removing the hosts it made (the others are untouched)")
+        remove_hosts(args.name, added)
+        raise
+    known = Path(state["known_hosts"]).read_text().rstrip("\n").splitlines()
+    write_atomic(Path(state["known_hosts"]), "\n".join(known + lines) + "\n")
+    state["hosts"] = state["hosts"] + added
+    write_atomic(Path(state["inventory"]), render_inventory(state))
+    write_atomic(workdir / "fleet.json", json.dumps(state, indent=2) + "\n")
+    for host in added:
+        log("added %s (%s) at %s" % (host["name"], host["profile"]["name"], host["address"]))
+    return state
+
+
+def remove_hosts(name: str, hosts: list[dict]) -> None:
+    for host in hosts:
+        netns = host["netns"]
+        if netns in network.namespaces(netns):
+            processes.end(network.namespace_pids(netns))
+            network.delete_namespace(netns)
+        if host["veth"] in network.links(host["veth"]):
+            network.delete_link(host["veth"])
+        shutil.rmtree(str(Path(host["store"]).parent), ignore_errors=True)
 
 
 def venv_id(profile: dict) -> str:
@@ -304,7 +393,9 @@ def render_inventory(state: dict) -> str:
         if host["connection_note"]:
             entry["tao_fleet_connection_note"] = host["connection_note"]
         hosts[host["name"]] = entry
-    inventory = {"all": {"children": {"fleet": {
+    # The fleet's hosts and connection settings in a group of its own (fleet_<name>) under `fleet`: with two
+    # fleets' inventories given at once, each keeps its own known_hosts, key and control sockets.
+    inventory = {"all": {"children": {"fleet": {"children": {"fleet_%s" % state["name"]: {
         "hosts": hosts,
         "vars": {
             "ansible_pipelining": True,
@@ -315,7 +406,7 @@ def render_inventory(state: dict) -> str:
             # fleet downloads and builds again instead of reusing what an earlier test or demo left.
             "deploy_model_controller_cache_dir": str(Path(state["workdir"]) / "controller-cache"),
         },
-    }}}}
+    }}}}}}
     header = ("# Simulated fleet %r, generated by tests/fleet/fleet.py up; removed by `fleet.py down --name %s`.\n"
               "# See docs/simulated-fleet.md.\n" % (state["name"], state["name"]))
     return header + yaml.safe_dump(inventory, sort_keys=False, width=200)
@@ -458,14 +549,18 @@ def set_link(name: str, host_name: str, up_: bool) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in ("up", "down", "status", "link"):
+    for command in ("up", "add", "down", "status", "link"):
         p = sub.add_parser(command)
         p.add_argument("--name", default="tf", help="fleet name, [a-z][a-z0-9]{0,7} (default tf)")
         if command == "up":
             p.add_argument("--subnet", default="198.18.0", help="first three octets of a /24 (default 198.18.0)")
+            p.add_argument("--workdir", help="default $TMPDIR/tao_fleet/<name>")
+            p.add_argument("--host-prefix", default="",
+                           help="put this before every host name, e.g. b- (two fleets in one inventory need "
+                                "different host names)")
+        if command in ("up", "add"):
             p.add_argument("--hosts", type=int, help="number of hosts (default: one per profile)")
             p.add_argument("--profiles", help="comma-separated profile names (default: all)")
-            p.add_argument("--workdir", help="default $TMPDIR/tao_fleet/<name>")
             p.add_argument("--allow-missing-sysroot", action="store_true",
                            help="give hosts whose fixture sysroot does not exist an empty one")
         if command == "status":
@@ -478,11 +573,15 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not NAME_RE.match(args.name):
         parser.error("--name must match %s" % NAME_RE.pattern)
+    if getattr(args, "host_prefix", "") and not PREFIX_RE.match(args.host_prefix):
+        parser.error("--host-prefix must match %s" % PREFIX_RE.pattern)
     try:
         if os.geteuid() != 0:
             raise FleetError("fleet.py needs root (namespaces, bridge, sshd)", fix="run it as root")
         if args.command == "up":
             print(up(args)["inventory"])
+        elif args.command == "add":
+            print(add(args)["inventory"])
         elif args.command == "down":
             removed = down(args.name)
             if args.verbose:
