@@ -230,15 +230,15 @@ def make_host(name: str, workdir: Path, subnet: ipaddress.IPv4Network, octet: in
 
 def new_host_names(existing: list[str], profiles: list[str], count: int) -> list[tuple[str, str]]:
     """(host name, profile) for `count` more hosts cycling through `profiles`: the profile's name while it is
-    free, then <profile>-NN numbered after the hosts already there. Existing names are never reused."""
+    free, else <profile>-NN with NN the host's place in the fleet (as `up --hosts` numbers them), or the next
+    free number. Existing names are never reused."""
     taken, chosen = set(existing), []
-    number = len(existing)
     for index in range(count):
         profile = profiles[index % len(profiles)]
-        candidate = profile
+        candidate, number = profile, len(existing) + index + 1
         while candidate in taken:
-            number += 1
             candidate = "%s-%02d" % (profile, number)
+            number += 1
         taken.add(candidate)
         chosen.append((candidate, profile))
     return chosen

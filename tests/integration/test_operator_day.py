@@ -130,6 +130,18 @@ def test_check_runs_rollbacks_and_redeploys_say_what_they_are(served, runner, tm
         assert entry["rolled_back_from"] == engines_b[host.name] and entry["platform_class"]
         assert 'data-active="%s"' % engines_a[host.name] in page
 
+    # what is deployed where, as tao.fleet.deployed prints it from the hosts' stores
+    status = runner.playbook(str(rollout.REPO_ROOT / "playbooks" / "deployed.yml"))
+    assert status.rc == 0, status.stdout[-3000:]
+    table = list(said(status, "Print what is deployed where").values())
+    assert len(table) == 1 and table[0][0].split()[:3] == ["host", "platform", "class"], table
+    rows = dict((line.split()[0], line.split()) for line in table[0][1:])
+    assert sorted(rows) == sorted(h.name for h in served.hosts)
+    for host in served.hosts:
+        row = rows[host.name]
+        assert row[1:6] == [back.hosts[host.name]["platform_class"], rollout.MODEL, engines_a[host.name][:12],
+                            engines_b[host.name][:12], engines_b[host.name][:12]], row
+
     # the same options again re-activate the engines just rolled back from: allowed, but said
     again = rollout.run_rollout(runner, reports, **NEW_OPTIONS)
     assert again.rc == 0, again.stdout[-4000:]
