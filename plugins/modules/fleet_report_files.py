@@ -70,7 +70,7 @@ options:
       - C(kind) is V(rollout) (default; a rolled back host is a problem) or V(rollback) (returning hosts to
         their previous engine is what was asked for, so C(rolled_back) hosts count as done).
       - C(check_mode=true), or any host result with C(check_mode=true), makes this the report of a
-        C(--check) run: the page says so, its directory is C(<UTC time>-check), and C(latest) is not moved.
+        C(--check) run. The page says so, its directory is C(<UTC time>-check), and C(latest) is not moved.
     type: dict
     default: {}
   title:
