@@ -13,6 +13,9 @@
 - antsibull-changelog lint, and CHANGELOG.rst and the plugin cache as antsibull-changelog generates them now.
 - version_added of every plugin and role against changelogs/changelog.yaml (tests/runner/version_added.py).
 - antsibull-docs lint-collection-docs --plugin-docs.
+- an AWX project sync: in a copy of the repository as a project checkout, what AWX runs (ansible-galaxy
+  collection install -r collections/requirements.yml, in the project root), then the job's lookups with only
+  that path: every playbook by its FQCN (--syntax-check) and every role's documentation.
 """
 
 import json
@@ -64,7 +67,15 @@ def run(session):
         _builder(session, result, venv, copy, tarball, work)
     _changelog(session, result, venv, copy, work)
     _docs_lint(session, result, venv, copy)
+    _awx_project(session, result, venv, copy, work)
     return result
+
+
+def _without_test_output(copy):
+    """shutil.copytree ignore function that leaves out the copy's tests/output (ansible-test's state)."""
+    def ignore(directory, names):
+        return ['output'] if pathlib.Path(directory) == copy / 'tests' and 'output' in names else []
+    return ignore
 
 
 def _env(session, venv, **extra):
@@ -262,7 +273,7 @@ def _changelog(session, result, venv, copy, work):
     # generate in a scratch copy, from the plugins as they are now (ansible-doc): what is committed must be what
     # it writes, so a version_added or short_description changed without regenerating shows here.
     scratch = work / 'changelog' / 'ansible_collections' / 'tao' / 'fleet'
-    shutil.copytree(str(copy), str(scratch), ignore=shutil.ignore_patterns('output'))
+    shutil.copytree(str(copy), str(scratch), ignore=_without_test_output(copy))
     outcome = session.run([changelog, 'generate', '--reload-plugins', '--refresh-plugins'], cwd=scratch,
                           env=_env(session, venv, ANSIBLE_COLLECTIONS_PATH=scratch.parents[2]), timeout=TIME_LIMIT)
     for relative in ('CHANGELOG.rst', 'changelogs/changelog.yaml', 'changelogs/.plugin-cache.yaml'):
@@ -300,3 +311,44 @@ def _docs_lint(session, result, venv, copy):
         result.add(test, Status.PASSED)
     else:
         result.add(test, Status.FAILED, _failed(outcome, 2500))
+
+
+# AWX project sync
+
+def _awx_project(session, result, venv, copy, work):
+    # Not under an ansible_collections/ tree: there Ansible would find the collection around the playbook.
+    project = work / 'awx' / 'project'
+    shutil.copytree(str(copy), str(project), ignore=_without_test_output(copy))
+    installed = work / 'awx' / 'requirements_collections'
+    env = _env(session, venv, ANSIBLE_COLLECTIONS_PATH=installed, ANSIBLE_LOCAL_TEMP=work / 'awx' / 'tmp')
+    requirements = 'collections/requirements.yml'
+    test = 'AWX project sync: ansible-galaxy collection install -r %s' % requirements
+    if not (project / requirements).is_file():
+        result.add(test, Status.FAILED, '%s is missing, so a project sync installs nothing' % requirements)
+        return
+    outcome = session.run([venv / 'bin' / 'ansible-galaxy', 'collection', 'install', '-r', requirements,
+                           '--collections-path', installed], cwd=project, env=env, timeout=TIME_LIMIT)
+    manifest = installed / 'ansible_collections' / 'tao' / 'fleet' / 'MANIFEST.json'
+    if outcome.returncode != 0 or not manifest.is_file():
+        result.add(test, Status.FAILED, _failed(outcome))
+        return
+    result.add(test, Status.PASSED)
+    playbooks = sorted(path.stem for path in (copy / 'playbooks').glob('*.yml'))
+    for name in playbooks:
+        outcome = session.run([venv / 'bin' / 'ansible-playbook', '-i', 'localhost,', '--syntax-check',
+                               'tao.fleet.%s' % name], cwd=work / 'awx', env=env, timeout=TIME_LIMIT)
+        test = 'AWX job: ansible-playbook --syntax-check tao.fleet.%s (collection from the sync)' % name
+        if outcome.returncode == 0 and ('playbook: ' in outcome.output):
+            result.add(test, Status.PASSED)
+        else:
+            result.add(test, Status.FAILED, _failed(outcome))
+    roles = sorted(path.name for path in (copy / 'roles').iterdir() if path.is_dir())
+    for name in roles:
+        outcome = session.run([venv / 'bin' / 'ansible-doc', '-t', 'role', 'tao.fleet.%s' % name], cwd=work / 'awx',
+                              env=env, timeout=TIME_LIMIT)
+        test = 'AWX job: role tao.fleet.%s resolves (collection from the sync)' % name
+        # ansible-doc names the directory it found the role in: the one the sync installed into.
+        if outcome.returncode == 0 and str(installed / 'ansible_collections' / 'tao' / 'fleet') in outcome.output:
+            result.add(test, Status.PASSED)
+        else:
+            result.add(test, Status.FAILED, _failed(outcome))
