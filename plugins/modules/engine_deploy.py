@@ -24,7 +24,7 @@ description:
   - The first stage that fails stops the rest, and RV(stage) names it. Nothing before the release touches
     the C(active) link, and a release that fails after switching is undone in the same call, so the engine
     that was active stays active.
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - tao.fleet contributors (@tao-fleet)
 extends_documentation_fragment:

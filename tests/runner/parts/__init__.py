@@ -2,7 +2,7 @@
 
 import collections
 
-from . import docs, integration, lint, sanity, suites, units, vermin
+from . import docs, integration, lint, publish, sanity, suites, units, vermin
 
 Part = collections.namedtuple('Part', 'name description run')
 
@@ -10,6 +10,7 @@ PARTS = (
     Part('vermin', vermin.DESCRIPTION, vermin.run),
     Part('lint', lint.DESCRIPTION, lint.run),
     Part('docs', docs.DESCRIPTION, docs.run),
+    Part('publish', publish.DESCRIPTION, publish.run),
     Part('sanity', sanity.DESCRIPTION, sanity.run),
     Part('units', units.DESCRIPTION, units.run),
     Part('suites', suites.DESCRIPTION, suites.run),
