@@ -165,7 +165,7 @@ summary:
 outcome:
   description:
     - C(succeeded) or C(failed) (any failed, unreachable or rolled back host, or a halted rollout).
-    - In a report of O(rollout.kind=rollback), rolled back hosts are a success.
+    - In a report whose O(rollout) has C(kind=rollback), rolled back hosts are a success.
   returned: always
   type: str
 msg:
