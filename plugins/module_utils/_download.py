@@ -43,7 +43,10 @@ NAME_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
 NGC_REF_PATTERN = re.compile(
     r'^(?P<org>[A-Za-z0-9_.-]+)/(?:(?P<team>[A-Za-z0-9_.-]+)/)?(?P<name>[A-Za-z0-9_.-]+)'
     r':(?P<version>[A-Za-z0-9_.+-]+)$')
-CONTENT_RANGE_PATTERN = re.compile(r'^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$')
+# header numbers: ASCII digits only (str.isdigit() also takes '²', which int() refuses) and at most 18 of
+# them (below 2**63; int() of thousands of digits is slow, and refused from Python 3.11 on)
+HEADER_NUMBER_PATTERN = re.compile(r'[0-9]{1,18}\Z')
+CONTENT_RANGE_PATTERN = re.compile(r'bytes[ \t]+(?:([0-9]{1,18})-([0-9]{1,18})|\*)/([0-9]{1,18}|\*)\Z')
 STORE_DENIED_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
@@ -64,6 +67,7 @@ CAUSES = {
                          'a wrong pin, or a changed file)',
     'range_ignored': 'the server cannot resume a download (it ignores Range)',
     'redirect_loop': 'the server redirects in circles',
+    'redirect_refused': 'the server redirects to a URL that is not http(s), or from https to plain http',
     'ngc_auth_failed': 'NGC\'s token service did not hand out a session token',
 }
 
@@ -92,6 +96,8 @@ FIXES = {
     'range_ignored': 'The server does not resume (it ignores Range): set range_ignored=restart to accept a '
                      'full download, or use a server that supports Range.',
     'redirect_loop': 'Check the server\'s redirects (more than %d hops).' % MAX_REDIRECTS,
+    'redirect_refused': 'Downloads follow redirects only to http(s) URLs and never from https to http: fix the '
+                        'server\'s redirect, or give the final https URL (urls / mirror_url) directly.',
     'ngc_auth_failed': 'Check ngc_auth_url and that NGC\'s token service is reachable from the device.',
 }
 
@@ -177,9 +183,18 @@ def _algorithm_of(digest):
     return 'sha256' if len(digest) == 64 else 'md5'
 
 
+def header_number(value):
+    """The number of a header such as Content-Length: ASCII digits only, at most 18 of them; None for an
+    absent or any other value (the caller then treats it as unknown), never an exception."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip(' \t')
+    return int(value) if HEADER_NUMBER_PATTERN.match(value) else None
+
+
 def _parse_content_range(value):
     """(first byte or None, total or None) of a Content-Range header."""
-    match = CONTENT_RANGE_PATTERN.match((value or '').strip())
+    match = CONTENT_RANGE_PATTERN.match((value or '').strip(' \t') if isinstance(value, str) else '')
     if not match:
         return None, None
     first = int(match.group(1)) if match.group(1) is not None else None
@@ -622,7 +637,7 @@ class ModelFetcher(object):
             if etag and not etag.startswith('W/') and etag == record.get('etag'):
                 return True
             return bool(last_modified and last_modified == record.get('last_modified')
-                        and length is not None and int(length) == record.get('size'))
+                        and header_number(length) is not None and header_number(length) == record.get('size'))
         return False
 
     def _would_download(self, sha256, key):
@@ -827,8 +842,7 @@ class ModelFetcher(object):
         status = response.getcode()
         attempt['status'] = status
         headers = response.headers
-        length = headers.get('Content-Length')
-        length = int(length) if length and length.isdigit() else None
+        length = header_number(headers.get('Content-Length'))
         if status == 206:
             first, total = _parse_content_range(headers.get('Content-Range'))
             if first != offset:
