@@ -60,10 +60,11 @@ def run_in_child(job, timeout):
             os._exit(0)
     os.close(write_fd)
     chunks = []
-    deadline = time.time() + timeout
+    # monotonic: an RTC-less Jetson steps its wall clock when NTP syncs, which must not end (or stretch) the run
+    deadline = time.monotonic() + timeout
     try:
         while True:
-            remaining = deadline - time.time()
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 os.kill(pid, signal.SIGKILL)
                 raise TaoFleetError('The TensorRT smoke run did not finish within %d s.' % timeout,

@@ -222,6 +222,32 @@ def test_child_crash_and_hang_fail_the_smoke_test():
     assert caught.value.code == 'smoke_timeout'
 
 
+class SteppedClock(object):
+    """The ``time`` module as _smoke_backends sees it on a Jetson without an RTC: its wall clock jumps a day
+    forward at every reading (NTP steps it), its monotonic clock does not."""
+
+    def __init__(self, step):
+        self.wall = time.time()
+        self.step = step
+
+    def time(self):
+        self.wall += self.step
+        return self.wall
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+@pytest.mark.parametrize('step', [86400.0, -86400.0])
+def test_a_wall_clock_step_neither_ends_nor_stretches_the_smoke_deadline(monkeypatch, step):
+    monkeypatch.setattr(_smoke_backends, 'time', SteppedClock(step))
+    assert _smoke_backends.run_in_child(lambda: (time.sleep(0.3), 'healthy')[1], 5) == 'healthy'
+    began = time.monotonic()
+    with pytest.raises(TaoFleetError) as caught:
+        _smoke_backends.run_in_child(lambda: time.sleep(30), 1)
+    assert caught.value.code == 'smoke_timeout' and time.monotonic() - began < 10
+
+
 # ---- whole smoke tests on a store ---------------------------------------------------------------
 
 @pytest.fixture
