@@ -180,6 +180,27 @@ def _changed(record):
     return changed
 
 
+def _record_problem(record):
+    """Why a parsed record is not of the shape write_record writes, or None. Such a record (written by hand,
+    another tool or a local user) is flagged in the facts and never used, instead of failing platform_facts."""
+    if not isinstance(record.get('key'), str):
+        return 'its key is not a text'
+    for part, width in (('files', 4), ('links', 2)):
+        entries = record.get(part)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            return '%s is not a list' % part
+        for entry in entries:
+            if not isinstance(entry, list) or len(entry) != width or not isinstance(entry[0], str):
+                return '%s holds %r, not [path, ...] of %d items' % (part, entry, width)
+    if not isinstance(record.get('recorded_at'), (str, type(None))):
+        return 'recorded_at is not a text'
+    if not isinstance(record.get('result'), (dict, type(None))):
+        return 'its result is not a mapping'
+    return None
+
+
 def read_records(store):
     """``{model name: {key, intact, changed, recorded_at, result}}`` for ``tao_store.deploys``; ``result``
     only when intact (the facts stay small when it cannot be used)."""
@@ -196,9 +217,16 @@ def read_records(store):
                 continue
             with open(path, 'rb') as handle:
                 record = json.loads(handle.read().decode('utf-8'))
-        except (IOError, OSError, ValueError):
+        except (IOError, OSError, ValueError, RecursionError):
             continue
         if not isinstance(record, dict) or record.get('schema') != RECORD_SCHEMA or not record.get('key'):
+            continue
+        problem = _record_problem(record)
+        if problem:
+            records[name[:-len('.json')]] = {
+                'key': None, 'intact': False, 'changed': [], 'recorded_at': None, 'result': None,
+                'invalid': 'The deployment record %s is malformed (%s): it is ignored, and the next deployment of '
+                           'this model rewrites it (remove it to be sure).' % (os.path.join(directory, name), problem)}
             continue
         changed = _changed(record)
         records[name[:-len('.json')]] = {
