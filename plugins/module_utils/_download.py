@@ -24,9 +24,12 @@ import hashlib
 import json
 import os
 import re
+import stat
 import time
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
+from ansible_collections.tao.fleet.plugins.module_utils._atomic import (
+    open_no_follow, read_bytes, real_dir, symlink_refused, write_file)
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 
 DEFAULT_NGC_BASE_URL = 'https://api.ngc.nvidia.com'
@@ -414,17 +417,17 @@ class PartialFile(object):
         self.path = path
         self.meta_path = path + '.json'
         self.want_md5 = want_md5
-        self.meta = {}
-        if os.path.exists(self.meta_path):
-            try:
-                with open(self.meta_path) as handle:
-                    self.meta = json.load(handle)
-            except ValueError:
-                self.meta = {}
+        self.meta = _read_json(self.meta_path) or {}
         self._start_digests()
-        self.handle = open(path, 'ab')
-        if os.path.getsize(path):
-            with open(path, 'rb') as existing:
+        # never through a link planted at the partial's name: root would append to (and later chmod and
+        # rename) whatever it points at
+        self.handle = os.fdopen(open_no_follow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), 'ab')
+        info = os.fstat(self.handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            self.handle.close()
+            raise OSError(errno.EINVAL, 'not a regular file')
+        if info.st_size:
+            with os.fdopen(open_no_follow(path, os.O_RDONLY), 'rb') as existing:
                 for block in iter(lambda: existing.read(1 << 20), b''):
                     self._update(block)
 
@@ -454,7 +457,7 @@ class PartialFile(object):
 
     def save_meta(self, url, etag, last_modified, total):
         self.meta = {'url': url, 'etag': etag, 'last_modified': last_modified, 'total': total}
-        _write_json_atomic(self.meta_path, self.meta)
+        write_file(self.meta_path, json.dumps(self.meta, sort_keys=True).encode('utf-8'))
 
     def sync(self):
         self.handle.flush()
@@ -483,15 +486,6 @@ class _LocalSource(object):
     def __init__(self, path):
         self.display = path
         self.kind = 'file'
-
-
-def _write_json_atomic(path, obj):
-    tmp = '%s.tmp.%d' % (path, os.getpid())
-    with open(tmp, 'w') as handle:
-        json.dump(obj, handle, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(tmp, path)
 
 
 # -- the fetch --------------------------------------------------------------------------------------
@@ -587,6 +581,8 @@ class ModelFetcher(object):
         """Result dict when the store already holds the verified file, else None."""
         record = None
         if sha256 is None:
+            if not self._real_dir(self.refs_dir, create=False):
+                return None
             record = _read_json(ref_path)
             if not record or 'sha256' not in record:
                 return None
@@ -594,7 +590,9 @@ class ModelFetcher(object):
                 return None
             sha256 = record['sha256']
         path = self._final_path(sha256)
-        if not os.path.isfile(path):
+        if not self._real_dir(self.models_dir, create=False):
+            return None
+        if _regular_size(path) is None:
             return None
         got_sha256, got_md5, size = file_digests(path, want_md5=md5 is not None)
         if got_sha256 != sha256 or (md5 is not None and got_md5 != md5):
@@ -641,8 +639,7 @@ class ModelFetcher(object):
         return False
 
     def _would_download(self, sha256, key):
-        partial = os.path.join(self.partial_dir, key)
-        offset = os.path.getsize(partial) if os.path.isfile(partial) else 0
+        offset = _regular_size(os.path.join(self.partial_dir, key)) or 0
         if self.spec.src is not None:
             action = 'would copy %s into the store from %s' % (self.spec.file_name, self.spec.src)
         else:
@@ -662,7 +659,7 @@ class ModelFetcher(object):
             self._makedirs(directory)
         lock_path = os.path.join(self.partial_dir, key + '.lock')
         try:
-            lock = open(lock_path, 'a')
+            lock = os.fdopen(open_no_follow(lock_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), 'a')
         except OSError as err:
             raise self._store_error(err, lock_path)
         with lock:
@@ -949,13 +946,14 @@ class ModelFetcher(object):
                              fix='Check the store directory and its file system.', code='store_error')
 
     def _makedirs(self, directory):
-        # Forks of one controller (or two plays on a host) may create the same directory at once:
-        # losing that race is not an error.
-        try:
-            os.makedirs(directory)
-        except OSError as err:
-            if err.errno != errno.EEXIST or not os.path.isdir(directory):
-                raise self._store_error(err, directory)
+        # Forks of one controller (or two plays on a host) may create the same directory at once: losing
+        # that race is not an error. Nothing below the store root is followed if it is a symlink.
+        self._real_dir(directory, create=True)
+
+    def _real_dir(self, directory, create):
+        """Whether ``directory`` (below the store) exists as a real directory; a symlink on the way is refused
+        (``store_unwritable``), since a local user could plant one to redirect root's writes."""
+        return real_dir(self.spec.store, directory, create, error=lambda err, _action, path: self._store_error(err, path))
 
     # -- publish ----------------------------------------------------------------------------------
     def _publish(self, partial, source, md5, ref_path):
@@ -967,21 +965,21 @@ class ModelFetcher(object):
         final = self._final_path(sha256)
         file_changed = True
         try:
-            if os.path.isfile(final) and file_digests(final)[0] == sha256:
+            if _regular_size(final) is not None and file_digests(final)[0] == sha256:
                 partial.discard()
                 file_changed = False
             else:
+                os.fchmod(partial.handle.fileno(), 0o644)     # the file itself, never a link's target
                 partial.close()
-                os.chmod(partial.path, 0o644)
                 os.rename(partial.path, final)
                 _fsync_dir(self.models_dir)
                 partial.discard()
             if ref_path is not None:
                 self._makedirs(self.refs_dir)
                 meta = partial.meta
-                _write_json_atomic(ref_path, {
+                write_file(ref_path, json.dumps({
                     'sha256': sha256, 'md5': md5_hex, 'size': size, 'url': source.display,
-                    'etag': meta.get('etag'), 'last_modified': meta.get('last_modified')})
+                    'etag': meta.get('etag'), 'last_modified': meta.get('last_modified')}, sort_keys=True).encode('utf-8'))
         except OSError as err:
             raise self._store_error(err, final)
         return {'path': final, 'sha256': sha256, 'md5': md5_hex, 'size': size, 'cache_hit': False,
@@ -1035,11 +1033,25 @@ class ModelFetcher(object):
 
 
 def _read_json(path):
+    """A small JSON file of the store (a partial's validators, a ref), never read through a symlink."""
     try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
+        data = read_bytes(path)
+        value = json.loads(data.decode('utf-8')) if data is not None else None
+    except (OSError, TaoFleetError, ValueError, RecursionError):
         return None
+    return value if isinstance(value, dict) else None
+
+
+def _regular_size(path):
+    """Size of the regular file at ``path``; None when there is none. A symlink there is refused: the
+    collection never reads, chmods or publishes through a link below the store root."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        raise symlink_refused(path, os.path.dirname(path))
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def fetch_model(spec, check_mode=False, sleep=time.sleep):

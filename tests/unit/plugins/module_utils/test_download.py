@@ -869,3 +869,76 @@ def test_an_absurd_content_length_is_an_unknown_length_not_a_crash(store, length
     with _OddLengthServer(body, length) as server:
         done = run(FetchSpec(store=store, urls=[server.url], sha256=_sha(body), retries=0))
     assert read(done.result['path']) == body
+
+
+# -- a hostile local user: symlinks planted in the store (issue 16, row 8) --------------------------------
+
+def victim_file(tmp_path, data=b'root-owned file outside the store\n'):
+    victim = tmp_path / 'outside' / 'victim'
+    victim.parent.mkdir()
+    victim.write_bytes(data)
+    os.chmod(str(victim), 0o600)
+    return victim
+
+
+def untouched(victim, data=b'root-owned file outside the store\n'):
+    return victim.read_bytes() == data and (os.stat(str(victim)).st_mode & 0o777) == 0o600
+
+
+def test_a_partial_file_planted_as_a_symlink_is_refused_and_its_target_untouched(site, store, tmp_path):
+    victim = victim_file(tmp_path)
+    partial_dir = os.path.join(store, 'models', '.partial')
+    os.makedirs(partial_dir)
+    os.symlink(str(victim), os.path.join(partial_dir, _sha(site.model)))
+    err = fails(ngc_spec(site, store))
+    assert err.code == 'store_unwritable' and 'symlink' in err.msg and err.fix
+    assert untouched(victim)                               # not appended to, truncated, chmodded or moved
+    assert model_files(store) == []
+
+
+@pytest.mark.parametrize('planted', ['models', os.path.join('models', '.partial')])
+def test_a_store_directory_planted_as_a_symlink_is_refused(site, store, tmp_path, planted):
+    outside = tmp_path / 'outside-dir'
+    outside.mkdir()
+    link = os.path.join(store, planted)
+    os.makedirs(os.path.dirname(link))
+    if planted != 'models':
+        os.makedirs(os.path.join(store, 'models'), exist_ok=True)
+    os.symlink(str(outside), link)
+    err = fails(ngc_spec(site, store))
+    assert err.code == 'store_unwritable' and link in err.msg
+    assert os.listdir(str(outside)) == []                  # nothing was written through the link
+
+
+def test_a_lock_file_planted_as_a_symlink_creates_nothing_outside(site, store, tmp_path):
+    target = tmp_path / 'outside' / 'created-by-root'
+    target.parent.mkdir()
+    partial_dir = os.path.join(store, 'models', '.partial')
+    os.makedirs(partial_dir)
+    os.symlink(str(target), os.path.join(partial_dir, _sha(site.model) + '.lock'))
+    err = fails(ngc_spec(site, store))
+    assert err.code == 'store_unwritable' and not target.exists()
+
+
+def test_a_cached_model_planted_as_a_symlink_is_never_a_cache_hit(site, store, tmp_path):
+    # the link even points at the right bytes: the store still never hands out a path through a link
+    victim = victim_file(tmp_path, data=site.model)
+    os.makedirs(os.path.join(store, 'models'))
+    os.symlink(str(victim), os.path.join(store, 'models', _sha(site.model)))
+    err = fails(ngc_spec(site, store))
+    assert err.code == 'store_unwritable' and 'symlink' in err.msg
+    assert site.log() == []                                 # refused before any download
+    assert untouched(victim, data=site.model)
+
+
+def test_a_validators_file_planted_as_a_symlink_is_not_read_and_is_replaced(site, store, tmp_path):
+    secret = tmp_path / 'outside' / 'secret.json'
+    secret.parent.mkdir()
+    secret.write_text('{"url": "%s", "etag": "leaked", "total": 1}' % (site.url + LEGACY_PATH))
+    partial_dir = os.path.join(store, 'models', '.partial')
+    os.makedirs(partial_dir)
+    os.symlink(str(secret), os.path.join(partial_dir, _sha(site.model) + '.json'))
+    done = run(ngc_spec(site, store))
+    assert read(done.result['path']) == site.model
+    assert 'leaked' in secret.read_text()                  # the link's target was neither used nor written
+    assert [e['if_range'] for e in site.file_log()] == [False]

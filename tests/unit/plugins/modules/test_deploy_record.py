@@ -189,3 +189,32 @@ def test_a_record_nested_too_deep_to_parse_is_skipped(tmp_path):
     write_raw_record(store, 'deep', '[' * 30000 + ']' * 30000)     # under MAX_RECORD_BYTES: it is parsed
     write_raw_record(store, 'other', '{"schema": 1, "key": "k2", "files": [], "links": [], "result": {}}')
     assert sorted(read_records(store)) == ['other']
+
+
+# -- deploys/ never follows a planted symlink (issue 16, row 8) ---------------------------------------
+
+def test_a_deploys_directory_planted_as_a_symlink_is_never_written_nor_read(host, tmp_path):
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    (outside / (MODEL + '.json')).write_text(
+        '{"schema": 1, "key": "id-1", "files": [], "links": [], "result": {"fingerprint": "forged"}}')
+    os.makedirs(host['store'], exist_ok=True)
+    os.symlink(str(outside), os.path.join(host['store'], 'deploys'))
+    result = run(host, deploy_record_id='id-1')
+    assert result.get('failed') is not True, result
+    from ansible.module_utils.common.warnings import get_warning_messages
+    assert any('deployment record was not written' in warning and 'symlink' in warning
+               for warning in get_warning_messages())
+    assert sorted(os.listdir(str(outside))) == [MODEL + '.json']          # nothing written through the link
+    assert 'forged' in (outside / (MODEL + '.json')).read_text()
+    assert read_records(host['store']) == {}                               # and nothing read through it
+
+
+def test_a_record_planted_as_a_symlink_is_flagged_not_read(tmp_path):
+    store = str(tmp_path / 'store')
+    forged = tmp_path / 'forged.json'
+    forged.write_text('{"schema": 1, "key": "k", "files": [], "links": [], "result": {"fingerprint": "forged"}}')
+    os.makedirs(os.path.join(store, 'deploys'))
+    os.symlink(str(forged), record_path(store, 'peoplenet'))
+    flagged = read_records(store)['peoplenet']
+    assert flagged['key'] is None and flagged['result'] is None and 'symlink' in flagged['invalid']
