@@ -26,6 +26,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -49,6 +50,9 @@ NOT_PREDICTIVE = ('store', 'sysroot', 'engine_share', 'shared_engine', 'build', 
                   # tao.fleet.engine_deploy's stages after the engine, and its deployment record (whose id
                   # holds the host's store path)
                   'shared_manifest', 'smoke', 'consumers', 'keep', 'quick_check', 'deploy_record_id')
+# the only shape of a fingerprint the controller takes from a host (or from the share's .predictions) before
+# it names a directory of the share with it: re.match with \Z, since '$' also matches before a final newline
+FINGERPRINT_RE = re.compile(r'[0-9a-f]{64}\Z')
 
 
 def _sha256(path):
@@ -95,18 +99,53 @@ def prediction_key(args):
     return hashlib.sha256(text.encode('utf-8')).hexdigest()
 
 
+def is_fingerprint(value):
+    """Whether ``value`` has the exact shape of an engine fingerprint: 64 lower-case hex digits."""
+    return isinstance(value, str) and FINGERPRINT_RE.match(value) is not None
+
+
+def share_entry(share, fingerprint, source='the host'):
+    """The share directory of ``fingerprint``, under the share's real path. A value of any other shape than
+    a fingerprint (``../victim``, an absolute path, a newline), or one whose path resolves outside the share
+    (a symlink planted in it), is refused before anything is read, locked, moved or written."""
+    if not is_fingerprint(fingerprint):
+        raise TaoFleetError(
+            'Refusing the engine fingerprint %r that %s reported: it is not 64 lower-case hex digits, so the '
+            'engine share was not touched.' % (fingerprint, source),
+            cause='The controller names a directory of the engine share with the fingerprint; any other text '
+                  '(a path, "..", a newline) could name a place outside the share. tao.fleet.trt_engine only '
+                  'ever answers a sha256: the answer was altered on its way or on that host, or the host runs '
+                  'a module that is not tao.fleet\'s.',
+            fix='Treat that host as compromised until checked: compare its collection with the controller\'s '
+                '(ansible-galaxy collection verify) and rerun; other hosts are not affected.',
+            code='host_reply_invalid', details={'fingerprint': repr(fingerprint)[:200]})
+    root = os.path.realpath(share)
+    entry = os.path.join(root, fingerprint)
+    if os.path.dirname(os.path.realpath(entry)) != root:
+        raise TaoFleetError(
+            'Refusing the engine share entry %s: it resolves to %s, outside the share %s.' % (
+                entry, os.path.realpath(entry), root),
+            cause='Entries are real directories that the controller renames into the share; a symlink there '
+                  'was planted by someone else and would make the controller read or replace files elsewhere.',
+            fix='Remove %s (check who made it); the next run builds or imports the engine again.' % entry,
+            code='share_entry_invalid', details={'path': entry})
+    return entry
+
+
 def read_prediction(share, key):
     try:
         with open(os.path.join(share, PREDICTIONS, key)) as handle:
             fingerprint = handle.read().strip()
     except (IOError, OSError):
         return None
-    return fingerprint if len(fingerprint) == 64 else None
+    return fingerprint if is_fingerprint(fingerprint) else None
 
 
 def write_prediction(share, key, fingerprint):
     """Remember (temp file + rename: forks read it concurrently); a share that cannot be written only
-    costs later hosts their probe call."""
+    costs later hosts their probe call. Only a fingerprint is written (the value comes from a host)."""
+    if not is_fingerprint(fingerprint):
+        return
     directory = os.path.join(share, PREDICTIONS)
     try:
         make_dirs(directory)
@@ -125,6 +164,8 @@ class ShareLock(object):
     """Exclusive lock on one fingerprint of the share, held across forks (separate processes)."""
 
     def __init__(self, share, fingerprint):
+        if not is_fingerprint(fingerprint):
+            share_entry(share, fingerprint)   # raises: never a lock file named by other text
         locks = os.path.join(share, '.locks')
         os.makedirs(locks, exist_ok=True)
         self.path = os.path.join(locks, fingerprint + '.lock')
@@ -163,6 +204,9 @@ class ActionModule(ActionBase):
                 result.update(self._module(args, task_vars))
             else:
                 result.update(self._with_share(os.path.abspath(os.path.expanduser(share)), args, task_vars))
+        except TaoFleetError as err:
+            # a host's reply the controller refused before touching the share (host_reply_invalid, ...)
+            result.update(err.to_result(), failed=True, changed=False)
         finally:
             if self._connection._shell.tmpdir:
                 self._remove_tmp_path(self._connection._shell.tmpdir)
@@ -180,6 +224,8 @@ class ActionModule(ActionBase):
         key = prediction_key(args)
         predicted = read_prediction(share, key) if key else None
         first, info = self._first_call(share, predicted, args, task_vars)
+        if first.get('fingerprint') is not None and not is_fingerprint(first['fingerprint']):
+            share_entry(share, first['fingerprint'])   # raises host_reply_invalid: nothing is written
         if key and first.get('fingerprint') and first['fingerprint'] != predicted:
             write_prediction(share, key, first['fingerprint'])
         if first.get('failed') or not first.get('missing'):
@@ -187,7 +233,7 @@ class ActionModule(ActionBase):
                 first['share'] = info
             return first
         fingerprint = first['fingerprint']
-        entry = os.path.join(share, fingerprint)
+        entry = share_entry(share, fingerprint)
         info = share_info(entry, predicted=(info or {}).get('predicted'))
         answer = None
         if os.path.isfile(os.path.join(entry, MANIFEST_FILE)):
@@ -218,7 +264,7 @@ class ActionModule(ActionBase):
         this call, saving the second one; a wrong prediction only answers ``missing`` with the right
         fingerprint. Returns (answer, share info or None)."""
         hint = store_hint(task_vars, args.get('store'))
-        entry = os.path.join(share, predicted) if predicted else None
+        entry = share_entry(share, predicted, 'the share\'s prediction file') if predicted else None
         if (predicted is None or hint is None or store_has_engine(hint, predicted)
                 or not os.path.isfile(os.path.join(entry, MANIFEST_FILE))):
             return self._module(args, task_vars, build=False), None

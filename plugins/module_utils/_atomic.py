@@ -59,6 +59,65 @@ def make_dirs(directory, mode=0o755):
             raise write_error(err, 'creating', directory)
 
 
+def symlink_refused(path, root):
+    """TaoFleetError for a symlink found at ``path`` below ``root``, where the collection never follows one."""
+    return TaoFleetError(
+        'Refusing to use %s: it is a symlink inside the store %s.' % (path, root),
+        cause='The store never reads or writes through links below its root, so a link planted there (by a '
+              'local user, or another tool) cannot redirect writes, removals or mode changes to files elsewhere.',
+        fix='Check who made it and remove it (the next run recreates what belongs there), or point the store '
+            'option at the link target instead.',
+        code='store_unwritable', details={'path': path})
+
+
+def open_no_follow(path, flags, mode=0o644, root=None):
+    """``os.open`` that never follows a symlink at ``path`` (O_NOFOLLOW): a link there is refused with
+    ``symlink_refused``; other OSErrors propagate."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, mode)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise symlink_refused(path, root or os.path.dirname(path))
+        raise
+
+
+def real_dir(root, path, create, error=write_error, mode=0o755):
+    """Check (and with ``create`` make) every directory from ``root`` down to ``path``; True if it exists.
+    ``root`` itself may be a symlink (the operator's choice); below it a symlink is refused
+    (``symlink_refused``) and never followed, a file on the way is ENOTDIR. OSErrors become
+    ``error(err, action, path)``."""
+    relative = os.path.relpath(path, root)
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        raise error(OSError(errno.EXDEV, 'outside the store'), 'resolving', path)
+    if create:
+        try:
+            os.makedirs(root, mode)
+        except OSError as err:
+            if err.errno != errno.EEXIST:
+                raise error(err, 'creating', root)
+    current = root
+    for part in [] if relative == os.curdir else relative.split(os.sep):
+        current = os.path.join(current, part)
+        try:
+            info = os.lstat(current)
+        except OSError as err:
+            if err.errno != errno.ENOENT:
+                raise error(err, 'checking', current)
+            if not create:
+                return False
+            try:
+                os.mkdir(current, mode)
+            except OSError as mkdir_err:
+                if mkdir_err.errno != errno.EEXIST:
+                    raise error(mkdir_err, 'creating', current)
+            info = os.lstat(current)
+        if stat.S_ISLNK(info.st_mode):
+            raise symlink_refused(current, root)
+        if not stat.S_ISDIR(info.st_mode):
+            raise error(OSError(errno.ENOTDIR, 'not a directory'), 'checking', current)
+    return True
+
+
 def read_bytes(path):
     """Content of a regular file (not followed if it is a symlink), or None when absent."""
     try:
@@ -69,7 +128,13 @@ def read_bytes(path):
         raise write_error(err, 'reading', path)
     if not stat.S_ISREG(info.st_mode):
         return None
-    with open(path, 'rb') as handle:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as err:
+        if err.errno in (errno.ENOENT, errno.ELOOP):
+            return None      # removed, or replaced by a link, since the lstat
+        raise write_error(err, 'reading', path)
+    with os.fdopen(fd, 'rb') as handle:
         return handle.read()
 
 

@@ -30,6 +30,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
+import re
+
 from ansible_collections.tao.fleet.plugins.module_utils._cluster_modes import CLUSTER_MODES
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 
@@ -55,6 +58,65 @@ def _invalid(msg, cause, fix, code='consumer_config_invalid', details=None):
     return TaoFleetError(msg, cause=cause, fix=fix, code=code, details=details)
 
 
+# What a value written into a config file may look like. The manifest may come from another host (an engine of
+# the share), so a newline in it would add a line of its own (e.g. custom-lib-path=, which DeepStream loads as a
+# library): every value is checked for its shape, and every line for control characters, before it is written.
+_CONTROL = re.compile(u'[\x00-\x1f\x7f-\x9f\u2028\u2029]')
+_SHAPES = {
+    # TensorRT / ONNX tensor names as exports give them (input_1:0, output_cov/Sigmoid); never ';' (nvinfer's
+    # list separator), '=', '#', quotes, spaces
+    'tensor name': re.compile(r'[A-Za-z0-9_.:/+\-\[\]()]{1,256}\Z'),
+    'TensorRT version': re.compile(r'[A-Za-z0-9_.+\-]{1,64}\Z'),
+    'TensorRT flavour': re.compile(r'[A-Za-z0-9_\-]{1,32}\Z'),
+    'fingerprint': re.compile(r'[0-9a-f]{64}\Z'),
+    # the store's model names (_store._MODEL_RE), also Triton model names (a directory of the repository)
+    'model name': re.compile(r'[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z'),
+    'artifact id': re.compile(r'[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z'),
+}
+
+
+def _refused(what, value, where):
+    return _invalid(
+        'Refusing to write the %s %r into %s: it is not what a %s looks like.' % (what, value, where, what),
+        cause='Config values come from the engine\'s manifest (which another host may have written, for an '
+              'engine of the share) and the catalog entry; a newline or control character would add lines of '
+              'its own to the file (such as a custom-lib-path DeepStream would load as a library).',
+        fix='Rebuild the engine on this host with tao.fleet.trt_engine (its manifest then records what '
+            'TensorRT reported), or correct the catalog entry; nothing was written.',
+        details={'what': what, 'value': repr(value)[:200]})
+
+
+def checked_text(what, value, where='the DeepStream/Triton config'):
+    """``value`` when it has the shape of a ``what`` (a key of _SHAPES), else consumer_config_invalid."""
+    if not isinstance(value, str) or not _SHAPES[what].match(value):
+        raise _refused(what, value, where)
+    return value
+
+
+def _plain_text(what, value, where):
+    """Free text (class names, paths): any characters but control characters and line separators."""
+    text = str(value)
+    if not text or _CONTROL.search(text):
+        raise _refused(what, value, where)
+    return text
+
+
+def _checked_number(what, value):
+    """A config number: an int or a finite float (not a bool, not text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)):
+        raise _refused(what, value, 'the DeepStream config')
+    return value
+
+
+def _checked_lines(lines, where):
+    """The file's text, once no line holds a control character (the last guard: one value, one line)."""
+    for line in lines:
+        if _CONTROL.search(line):
+            raise _refused('line', line, where)
+    return '\n'.join(lines) + '\n'
+
+
 class TensorInfo(object):
     """One engine input or output: name, per-sample dims (C, H, W), batch handling."""
 
@@ -76,7 +138,9 @@ def _tensor_from_shape(where, record):
         raise _invalid('The engine manifest lists a tensor without name or shape (%s): %r.' % (where, record),
                        cause='The manifest was written by another tool, or by hand.',
                        fix='Rebuild the engine with tao.fleet.trt_engine, which records every tensor.')
-    shape = [int(size) for size in record['shape']]
+    if any(isinstance(size, bool) or not isinstance(size, int) for size in record['shape']):
+        raise _refused('tensor shape', record['shape'], 'the DeepStream/Triton config')
+    shape = list(record['shape'])
     if len(shape) == 3:
         return TensorInfo(record['name'], shape, 'implicit', record.get('dtype'))
     if len(shape) == 4:
@@ -315,6 +379,7 @@ class EngineConsumers(object):
         build = manifest.get('build') if isinstance(manifest.get('build'), dict) else {}
         tensorrt = build.get('tensorrt')
         self.tensorrt = tensorrt if isinstance(tensorrt, dict) else {'version': tensorrt}
+        self._check_values()
         self.warnings = []
         if self.io_source == 'artifact':
             self.warnings.append('Engine %s records no tensors in its manifest; tensor names and shapes '
@@ -328,6 +393,33 @@ class EngineConsumers(object):
             self.warnings.append('Engine %s was built by TensorRT-RTX; DeepStream and Triton\'s TensorRT '
                                  'backend load plans of TensorRT itself, not TensorRT-RTX engines.'
                                  % manifest.get('fingerprint'))
+
+    def _check_values(self):
+        """Every value of the manifest, the artifact and the catalog entry that goes into a file, checked for its
+        shape before anything is written."""
+        checked_text('fingerprint', self.manifest.get('fingerprint'))
+        checked_text('model name', self.model_name)
+        _plain_text('engine directory', self.active_dir, 'the DeepStream config')
+        for name in self.classes:
+            _plain_text('class name', name, 'the labels file')
+        for tensor in self.inputs + self.outputs:
+            checked_text('tensor name', tensor.name)
+            for size in tensor.dims:
+                if isinstance(size, bool) or not isinstance(size, int):
+                    raise _refused('tensor dimension', size, 'the DeepStream/Triton config')
+        for key in ('version', 'flavour'):
+            value = self.tensorrt.get(key)
+            if value is not None:
+                checked_text('TensorRT %s' % key, value)
+        if self.io_source == 'artifact' and self.artifact.get('id') is not None:
+            checked_text('artifact id', self.artifact.get('id'))
+        pre = self.model.get('preprocessing') or {}
+        _checked_number('net-scale-factor (preprocessing.scale)', pre.get('scale'))
+        for value in pre.get('mean') or []:
+            _checked_number('offset (preprocessing.mean)', value)
+        common, overrides = _class_attrs(self.model.get('postprocessing') or {}, self.classes)
+        for key, value in common + [item for items in overrides.values() for item in items]:
+            _checked_number(key, value)
 
     def batch(self, requested):
         if requested is None or requested < 1:
@@ -356,7 +448,7 @@ class EngineConsumers(object):
         ]
 
     def labels_text(self):
-        return ''.join('%s\n' % name for name in self.classes)
+        return _checked_lines(self.classes, 'the labels file')
 
     def nvinfer_config_text(self, gpu_id=0, batch_size=1, gie_unique_id=1):
         """DeepStream nvinfer config for this engine (primary detector)."""
@@ -398,10 +490,11 @@ class EngineConsumers(object):
         for index in sorted(overrides):
             lines += ['', '# %s' % self.classes[index], '[class-attrs-%d]' % index]
             lines += ['%s=%s' % (key, _number_text(value)) for key, value in overrides[index]]
-        return '\n'.join(lines) + '\n'
+        return _checked_lines(lines, 'the DeepStream config')
 
     def triton_config_text(self, name, gpu_id=0, max_batch_size=None):
         """Triton model configuration (TensorRT backend) for this engine."""
+        checked_text('model name', name, 'the Triton config')
         batched = self.input.batch in ('implicit', 'dynamic')
         if batched:
             if max_batch_size is None:
@@ -423,20 +516,24 @@ class EngineConsumers(object):
                      '    data_type: %s' % TRITON_TYPES.get(tensor.dtype, 'TYPE_FP32')]
             lines += ['    %s' % line for line in extra]
             lines += ['    dims: [ %s ]' % ', '.join(str(size) for size in dims), '  }']
-            return '\n'.join(lines)
+            return lines
 
         layout = 'FORMAT_NHWC' if (self.model.get('preprocessing') or {}).get('layout') == 'nhwc' else 'FORMAT_NCHW'
-        outputs = [self.roles['coverage'], self.roles['bbox']]
+        outputs = []
+        for tensor in [self.roles['coverage'], self.roles['bbox']]:
+            if outputs:
+                outputs[-1] += ','
+            outputs += tensor_block(tensor, [])
         lines = self._header('#') + [
             'name: %s' % _quote(name),
             'platform: "tensorrt_plan"',
             'default_model_filename: "%s"' % TRITON_PLAN,
             'max_batch_size: %d' % max_batch_size,
             'input [',
-            tensor_block(self.input, ['format: %s' % layout]),
+        ] + tensor_block(self.input, ['format: %s' % layout]) + [
             ']',
             'output [',
-            ',\n'.join(tensor_block(tensor, []) for tensor in outputs),
+        ] + outputs + [
             ']',
             'instance_group [',
             '  {',
@@ -446,7 +543,7 @@ class EngineConsumers(object):
             '  }',
             ']',
         ]
-        return '\n'.join(lines) + '\n'
+        return _checked_lines(lines, 'the Triton config')
 
 
 def _quote(text):

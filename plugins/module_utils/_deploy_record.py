@@ -27,9 +27,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import time
 
 RECORD_SCHEMA = 1
@@ -146,7 +148,7 @@ def record_summary(result):
 def write_record(store, key, result, calibration_cache=None):
     """Record a successful deployment (``result``: engine_deploy's) under ``key``, its ``deploy_record_id``.
     Returns None, or why it could not be written: a missing record only costs the next run its host call."""
-    from ansible_collections.tao.fleet.plugins.module_utils._atomic import make_dirs, write_file
+    from ansible_collections.tao.fleet.plugins.module_utils._atomic import real_dir, write_file
     from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
     try:
         files = [[path] + _stat(path) for path in _files_of(result, calibration_cache)]
@@ -155,7 +157,8 @@ def write_record(store, key, result, calibration_cache=None):
                   'recorded_at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
                   'result': record_summary(result)}
         path = record_path(store, result['model_name'])
-        make_dirs(os.path.dirname(path))
+        # deploys/ is never a symlink a local user planted (write_file replaces a link at the record's name)
+        real_dir(store, os.path.dirname(path), create=True)
         write_file(path, json.dumps(record, sort_keys=True).encode('utf-8'))
     except (OSError, TaoFleetError, KeyError, TypeError, ValueError) as err:
         return str(err)
@@ -180,25 +183,66 @@ def _changed(record):
     return changed
 
 
+def _record_problem(record):
+    """Why a parsed record is not of the shape write_record writes, or None. Such a record (written by hand,
+    another tool or a local user) is flagged in the facts and never used, instead of failing platform_facts."""
+    if not isinstance(record.get('key'), str):
+        return 'its key is not a text'
+    for part, width in (('files', 4), ('links', 2)):
+        entries = record.get(part)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            return '%s is not a list' % part
+        for entry in entries:
+            if not isinstance(entry, list) or len(entry) != width or not isinstance(entry[0], str):
+                return '%s holds %r, not [path, ...] of %d items' % (part, entry, width)
+    if not isinstance(record.get('recorded_at'), (str, type(None))):
+        return 'recorded_at is not a text'
+    if not isinstance(record.get('result'), (dict, type(None))):
+        return 'its result is not a mapping'
+    return None
+
+
+def _flagged(path, problem):
+    """The facts' entry for a record that is never used, with the reason."""
+    return {'key': None, 'intact': False, 'changed': [], 'recorded_at': None, 'result': None,
+            'invalid': 'The deployment record %s is malformed (%s): it is ignored, and the next deployment of this '
+                       'model rewrites it (remove it to be sure).' % (path, problem)}
+
+
 def read_records(store):
     """``{model name: {key, intact, changed, recorded_at, result}}`` for ``tao_store.deploys``; ``result``
     only when intact (the facts stay small when it cannot be used)."""
     directory = os.path.join(store, DEPLOYS_DIR)
     try:
+        if not stat.S_ISDIR(os.lstat(directory).st_mode):
+            return {}       # a symlink (or a file) planted as deploys/ is never read: no record is used
         names = sorted(name for name in os.listdir(directory) if name.endswith('.json'))
     except (IOError, OSError):
         return {}
     records = {}
     for name in names:
+        path = os.path.join(directory, name)
         try:
-            path = os.path.join(directory, name)
-            if os.path.getsize(path) > MAX_RECORD_BYTES:
-                continue
-            with open(path, 'rb') as handle:
-                record = json.loads(handle.read().decode('utf-8'))
-        except (IOError, OSError, ValueError):
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except (IOError, OSError) as err:
+            if err.errno == errno.ELOOP:
+                records[name[:-len('.json')]] = _flagged(path, 'it is a symlink, which is never followed')
+            continue
+        try:
+            with os.fdopen(fd, 'rb') as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORD_BYTES:
+                    continue
+                record = json.loads(handle.read(MAX_RECORD_BYTES + 1).decode('utf-8'))
+        except (IOError, OSError, ValueError, RecursionError):
             continue
         if not isinstance(record, dict) or record.get('schema') != RECORD_SCHEMA or not record.get('key'):
+            continue
+        problem = _record_problem(record)
+        if problem:
+            records[name[:-len('.json')]] = _flagged(path, problem)
             continue
         changed = _changed(record)
         records[name[:-len('.json')]] = {

@@ -24,9 +24,12 @@ import hashlib
 import json
 import os
 import re
+import stat
 import time
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
+from ansible_collections.tao.fleet.plugins.module_utils._atomic import (
+    open_no_follow, read_bytes, real_dir, symlink_refused, write_file)
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 
 DEFAULT_NGC_BASE_URL = 'https://api.ngc.nvidia.com'
@@ -43,7 +46,10 @@ NAME_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
 NGC_REF_PATTERN = re.compile(
     r'^(?P<org>[A-Za-z0-9_.-]+)/(?:(?P<team>[A-Za-z0-9_.-]+)/)?(?P<name>[A-Za-z0-9_.-]+)'
     r':(?P<version>[A-Za-z0-9_.+-]+)$')
-CONTENT_RANGE_PATTERN = re.compile(r'^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$')
+# header numbers: ASCII digits only (str.isdigit() also takes '²', which int() refuses) and at most 18 of
+# them (below 2**63; int() of thousands of digits is slow, and refused from Python 3.11 on)
+HEADER_NUMBER_PATTERN = re.compile(r'[0-9]{1,18}\Z')
+CONTENT_RANGE_PATTERN = re.compile(r'bytes[ \t]+(?:([0-9]{1,18})-([0-9]{1,18})|\*)/([0-9]{1,18}|\*)\Z')
 STORE_DENIED_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
@@ -64,6 +70,7 @@ CAUSES = {
                          'a wrong pin, or a changed file)',
     'range_ignored': 'the server cannot resume a download (it ignores Range)',
     'redirect_loop': 'the server redirects in circles',
+    'redirect_refused': 'the server redirects to a URL that is not http(s), or from https to plain http',
     'ngc_auth_failed': 'NGC\'s token service did not hand out a session token',
 }
 
@@ -92,6 +99,8 @@ FIXES = {
     'range_ignored': 'The server does not resume (it ignores Range): set range_ignored=restart to accept a '
                      'full download, or use a server that supports Range.',
     'redirect_loop': 'Check the server\'s redirects (more than %d hops).' % MAX_REDIRECTS,
+    'redirect_refused': 'Downloads follow redirects only to http(s) URLs and never from https to http: fix the '
+                        'server\'s redirect, or give the final https URL (urls / mirror_url) directly.',
     'ngc_auth_failed': 'Check ngc_auth_url and that NGC\'s token service is reachable from the device.',
 }
 
@@ -177,9 +186,18 @@ def _algorithm_of(digest):
     return 'sha256' if len(digest) == 64 else 'md5'
 
 
+def header_number(value):
+    """The number of a header such as Content-Length: ASCII digits only, at most 18 of them; None for an
+    absent or any other value (the caller then treats it as unknown), never an exception."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip(' \t')
+    return int(value) if HEADER_NUMBER_PATTERN.match(value) else None
+
+
 def _parse_content_range(value):
     """(first byte or None, total or None) of a Content-Range header."""
-    match = CONTENT_RANGE_PATTERN.match((value or '').strip())
+    match = CONTENT_RANGE_PATTERN.match((value or '').strip(' \t') if isinstance(value, str) else '')
     if not match:
         return None, None
     first = int(match.group(1)) if match.group(1) is not None else None
@@ -403,17 +421,17 @@ class PartialFile(object):
         self.path = path
         self.meta_path = path + '.json'
         self.want_md5 = want_md5
-        self.meta = {}
-        if os.path.exists(self.meta_path):
-            try:
-                with open(self.meta_path) as handle:
-                    self.meta = json.load(handle)
-            except ValueError:
-                self.meta = {}
+        self.meta = _read_json(self.meta_path) or {}
         self._start_digests()
-        self.handle = open(path, 'ab')
-        if os.path.getsize(path):
-            with open(path, 'rb') as existing:
+        # never through a link planted at the partial's name: root would append to (and later chmod and
+        # rename) whatever it points at
+        self.handle = os.fdopen(open_no_follow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), 'ab')
+        info = os.fstat(self.handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            self.handle.close()
+            raise OSError(errno.EINVAL, 'not a regular file')
+        if info.st_size:
+            with os.fdopen(open_no_follow(path, os.O_RDONLY), 'rb') as existing:
                 for block in iter(lambda: existing.read(1 << 20), b''):
                     self._update(block)
 
@@ -443,7 +461,7 @@ class PartialFile(object):
 
     def save_meta(self, url, etag, last_modified, total):
         self.meta = {'url': url, 'etag': etag, 'last_modified': last_modified, 'total': total}
-        _write_json_atomic(self.meta_path, self.meta)
+        write_file(self.meta_path, json.dumps(self.meta, sort_keys=True).encode('utf-8'))
 
     def sync(self):
         self.handle.flush()
@@ -472,15 +490,6 @@ class _LocalSource(object):
     def __init__(self, path):
         self.display = path
         self.kind = 'file'
-
-
-def _write_json_atomic(path, obj):
-    tmp = '%s.tmp.%d' % (path, os.getpid())
-    with open(tmp, 'w') as handle:
-        json.dump(obj, handle, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(tmp, path)
 
 
 # -- the fetch --------------------------------------------------------------------------------------
@@ -576,6 +585,8 @@ class ModelFetcher(object):
         """Result dict when the store already holds the verified file, else None."""
         record = None
         if sha256 is None:
+            if not self._real_dir(self.refs_dir, create=False):
+                return None
             record = _read_json(ref_path)
             if not record or 'sha256' not in record:
                 return None
@@ -583,7 +594,9 @@ class ModelFetcher(object):
                 return None
             sha256 = record['sha256']
         path = self._final_path(sha256)
-        if not os.path.isfile(path):
+        if not self._real_dir(self.models_dir, create=False):
+            return None
+        if _regular_size(path) is None:
             return None
         got_sha256, got_md5, size = file_digests(path, want_md5=md5 is not None)
         if got_sha256 != sha256 or (md5 is not None and got_md5 != md5):
@@ -626,12 +639,11 @@ class ModelFetcher(object):
             if etag and not etag.startswith('W/') and etag == record.get('etag'):
                 return True
             return bool(last_modified and last_modified == record.get('last_modified')
-                        and length is not None and int(length) == record.get('size'))
+                        and header_number(length) is not None and header_number(length) == record.get('size'))
         return False
 
     def _would_download(self, sha256, key):
-        partial = os.path.join(self.partial_dir, key)
-        offset = os.path.getsize(partial) if os.path.isfile(partial) else 0
+        offset = _regular_size(os.path.join(self.partial_dir, key)) or 0
         if self.spec.src is not None:
             action = 'would copy %s into the store from %s' % (self.spec.file_name, self.spec.src)
         else:
@@ -651,7 +663,7 @@ class ModelFetcher(object):
             self._makedirs(directory)
         lock_path = os.path.join(self.partial_dir, key + '.lock')
         try:
-            lock = open(lock_path, 'a')
+            lock = os.fdopen(open_no_follow(lock_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), 'a')
         except OSError as err:
             raise self._store_error(err, lock_path)
         with lock:
@@ -831,8 +843,7 @@ class ModelFetcher(object):
         status = response.getcode()
         attempt['status'] = status
         headers = response.headers
-        length = headers.get('Content-Length')
-        length = int(length) if length and length.isdigit() else None
+        length = header_number(headers.get('Content-Length'))
         if status == 206:
             first, total = _parse_content_range(headers.get('Content-Range'))
             if first != offset:
@@ -939,13 +950,14 @@ class ModelFetcher(object):
                              fix='Check the store directory and its file system.', code='store_error')
 
     def _makedirs(self, directory):
-        # Forks of one controller (or two plays on a host) may create the same directory at once:
-        # losing that race is not an error.
-        try:
-            os.makedirs(directory)
-        except OSError as err:
-            if err.errno != errno.EEXIST or not os.path.isdir(directory):
-                raise self._store_error(err, directory)
+        # Forks of one controller (or two plays on a host) may create the same directory at once: losing
+        # that race is not an error. Nothing below the store root is followed if it is a symlink.
+        self._real_dir(directory, create=True)
+
+    def _real_dir(self, directory, create):
+        """Whether ``directory`` (below the store) exists as a real directory; a symlink on the way is refused
+        (``store_unwritable``), since a local user could plant one to redirect root's writes."""
+        return real_dir(self.spec.store, directory, create, error=lambda err, _action, path: self._store_error(err, path))
 
     # -- publish ----------------------------------------------------------------------------------
     def _publish(self, partial, source, md5, ref_path):
@@ -957,21 +969,21 @@ class ModelFetcher(object):
         final = self._final_path(sha256)
         file_changed = True
         try:
-            if os.path.isfile(final) and file_digests(final)[0] == sha256:
+            if _regular_size(final) is not None and file_digests(final)[0] == sha256:
                 partial.discard()
                 file_changed = False
             else:
+                os.fchmod(partial.handle.fileno(), 0o644)     # the file itself, never a link's target
                 partial.close()
-                os.chmod(partial.path, 0o644)
                 os.rename(partial.path, final)
                 _fsync_dir(self.models_dir)
                 partial.discard()
             if ref_path is not None:
                 self._makedirs(self.refs_dir)
                 meta = partial.meta
-                _write_json_atomic(ref_path, {
+                write_file(ref_path, json.dumps({
                     'sha256': sha256, 'md5': md5_hex, 'size': size, 'url': source.display,
-                    'etag': meta.get('etag'), 'last_modified': meta.get('last_modified')})
+                    'etag': meta.get('etag'), 'last_modified': meta.get('last_modified')}, sort_keys=True).encode('utf-8'))
         except OSError as err:
             raise self._store_error(err, final)
         return {'path': final, 'sha256': sha256, 'md5': md5_hex, 'size': size, 'cache_hit': False,
@@ -1025,11 +1037,25 @@ class ModelFetcher(object):
 
 
 def _read_json(path):
+    """A small JSON file of the store (a partial's validators, a ref), never read through a symlink."""
     try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
+        data = read_bytes(path)
+        value = json.loads(data.decode('utf-8')) if data is not None else None
+    except (OSError, TaoFleetError, ValueError, RecursionError):
         return None
+    return value if isinstance(value, dict) else None
+
+
+def _regular_size(path):
+    """Size of the regular file at ``path``; None when there is none. A symlink there is refused: the
+    collection never reads, chmods or publishes through a link below the store root."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        raise symlink_refused(path, os.path.dirname(path))
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def fetch_model(spec, check_mode=False, sleep=time.sleep):

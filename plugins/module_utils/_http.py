@@ -22,12 +22,12 @@ import ssl
 import time
 from http.client import HTTPException
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 from urllib.request import HTTPRedirectHandler, HTTPSHandler, Request, build_opener
 
 from ansible_collections.tao.fleet.plugins.module_utils._download import (
     MAX_REDIRECTS, NGC_PERSONAL_KEY_PREFIX, NGC_TOKEN_USER, REDIRECT_CODES, USER_AGENT, _host_port,
-    _SourceFailure, url_origin)
+    _SourceFailure, header_number, redact_url, url_origin)
 
 # what may cut a response body while it is read
 READ_ERRORS = (socket.timeout, OSError, HTTPException)
@@ -36,15 +36,32 @@ TIMEOUT = socket.timeout
 
 def _parse_retry_after(value):
     """Seconds from a Retry-After header (seconds or HTTP date); None if absent or unreadable."""
-    if not value:
+    if not value or not isinstance(value, str) or len(value) > 64:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    parsed = email.utils.parsedate_tz(value)
-    if parsed is None:
+    seconds = header_number(value)
+    if seconds is not None:
+        return seconds
+    try:
+        parsed = email.utils.parsedate_tz(value.strip())
+        if parsed is None:
+            return None
+        return max(0, int(email.utils.mktime_tz(parsed) - time.time()))
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return max(0, int(email.utils.mktime_tz(parsed) - time.time()))
+
+
+def check_redirect(current, target):
+    """Refuse (redirect_refused) a redirect to anything but http(s), and one from https to plain http: the
+    first would read local files (file:) or inline data (data:), the second hand the rest of the transfer to
+    whoever sits on the network."""
+    old_scheme = urlsplit(current).scheme.lower()
+    new_scheme = urlsplit(target).scheme.lower()
+    if new_scheme not in ('http', 'https'):
+        raise _SourceFailure('redirect_refused', '%s redirected to a %s: URL (%s), which is never followed' % (
+            _host_port(current), new_scheme or 'scheme-less', redact_url(target)[:200]))
+    if old_scheme == 'https' and new_scheme == 'http':
+        raise _SourceFailure('redirect_refused', '%s redirected from https to plain http (%s), which is never '
+                                                 'followed' % (_host_port(current), _host_port(target)))
 
 
 class _NoRedirect(HTTPRedirectHandler):
@@ -99,7 +116,9 @@ class HttpClient(object):
                     raise
                 location = err.headers.get('Location')
                 err.close()
-                url = urljoin(url, location)
+                target = urljoin(url, location)
+                check_redirect(url, target)
+                url = target
         raise _SourceFailure('redirect_loop', 'more than %d redirects, last to %s'
                              % (MAX_REDIRECTS, _host_port(url)))
 

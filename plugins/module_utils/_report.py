@@ -117,10 +117,63 @@ def _missing_error(status):
     return None
 
 
+# Schema keys whose value is a mapping of scalars (or null); keys that may also be the platform facts' own
+# dict (docs/fleet-report.md); every other schema key holds a scalar.
+RESULT_MAPPINGS = (('platform', 'tensorrt'), ('platform', 'power_mode'), ('smoke', 'latency_ms'))
+RESULT_FACT_DICTS = (('platform', 'jetpack'), ('platform', 'l4t'), ('platform', 'module'))
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def result_problem(result):
+    """Why one host's recorded result does not have the schema's types (a list or mapping where a scalar
+    goes...), or None. Results come from hosts: one malformed result must not stop the fleet's report."""
+    for key in RESULT_SCALARS:
+        if key != 'error' and not isinstance(result.get(key), _SCALARS):
+            return '%s is a %s' % (key, type(result.get(key)).__name__)
+    error = result.get('error')
+    if isinstance(error, dict):
+        for key in ERROR_KEYS:
+            if not isinstance(error.get(key), _SCALARS):
+                return 'error.%s is a %s' % (key, type(error.get(key)).__name__)
+    elif not isinstance(error, _SCALARS):
+        return 'error is a %s' % type(error).__name__
+    for section, keys in RESULT_SECTIONS.items():
+        value = result.get(section)
+        if not isinstance(value, dict):
+            continue
+        for key in keys:
+            item = value.get(key)
+            if (section, key) in RESULT_MAPPINGS and isinstance(item, dict):
+                if not all(isinstance(inner, _SCALARS) for inner in item.values()):
+                    return '%s.%s holds more than scalars' % (section, key)
+            elif (section, key) in RESULT_MAPPINGS and item is not None:
+                return '%s.%s is a %s, not a mapping' % (section, key, type(item).__name__)
+            elif (section, key) in RESULT_FACT_DICTS and isinstance(item, dict):
+                continue
+            elif not isinstance(item, _SCALARS):
+                return '%s.%s is a %s' % (section, key, type(item).__name__)
+    return None
+
+
+def _malformed(result, problem):
+    """The stand-in for a result that does not have the schema's types: failed, with the reason."""
+    stage = result.get('stage') if isinstance(result.get('stage'), str) else None
+    return {'status': 'failed', 'stage': stage, 'changed': False, 'error': {
+        'msg': 'The rollout result of this host is malformed (%s); it is reported without its details.' % problem,
+        'cause': 'A value of the result has a type that role deploy_model never records: something on that host '
+                 'or on the way changed what the host reported.',
+        'fix': 'Look at the play output for this host, check the host, and run the rollout again for it '
+               '(--limit <host>).',
+        'code': 'result_malformed', 'stage': stage}}
+
+
 def normalize_result(host, result, missing_status='unreachable'):
     """One host's entry: the recorded result with every schema key present, or a stand-in for a
-    host that recorded none (``reported: false``)."""
+    host that recorded none (``reported: false``), or one for a malformed result (``result_malformed``)."""
     reported = isinstance(result, dict) and bool(result)
+    problem = result_problem(result) if reported else None
+    if problem:
+        result = _malformed(result, problem)
     entry = copy.deepcopy(result) if reported else {}
     for key in RESULT_SCALARS:
         entry.setdefault(key, None)

@@ -43,7 +43,6 @@ from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStor
 
 TENSORRT_BACKEND = 'tensorrt'
 FALLBACK_BACKEND = 'onnxruntime-cpu (engine not executed)'
-DOUBLE_ENGINE_MAGIC = b'TAOFLEET-TRT-DOUBLE'
 
 # The default input: the demo scene the mirror also publishes (images/<model>/scene-s3-k3-960x544.png):
 # three persons and two dim distractors.
@@ -457,12 +456,9 @@ def smoke(store_root, model, model_entry, fingerprint=None, image=None, scene=No
     reason = None
     tensorrt_info = None
     if backend != 'onnxruntime':
-        if engine_bytes.startswith(DOUBLE_ENGINE_MAGIC):
-            attempt = {'executed': False, 'tensorrt': None,
-                       'reasons': ['engine is a test-double engine (tao.fleet\'s TensorRT test double made it; it is '
-                                   'not a TensorRT plan)']}
-        else:
-            attempt = run_in_child(lambda: tensorrt_job(engine_bytes, tensor, platform, warmup, runs, device), timeout)
+        # Which TensorRT is loaded here decides (in the child), never the engine's bytes: an engine that starts
+        # like a test double's is handed to a real TensorRT like any other.
+        attempt = run_in_child(lambda: tensorrt_job(engine_bytes, tensor, platform, warmup, runs, device), timeout)
         tensorrt_info = attempt.get('tensorrt')
         if attempt['executed']:
             execution = {'outputs': attempt['outputs'], 'wall_ms': attempt['wall_ms'], 'gpu_ms': attempt['gpu_ms'],
@@ -477,6 +473,15 @@ def smoke(store_root, model, model_entry, fingerprint=None, image=None, scene=No
                                     fix='Install what is missing, or use backend auto to smoke-test the model with '
                                         'onnxruntime on the CPU.', code='engine_not_executable',
                                     details={'engine_not_executed_reason': reason})
+            if attempt.get('real_tensorrt') and not attempt.get('no_device'):
+                raise TaoFleetError(
+                    'The engine cannot execute on this host (%s), and it is not smoke-tested on the CPU instead: this '
+                    'host has TensorRT %s and a CUDA device.' % (reason, (tensorrt_info or {}).get('version')),
+                    cause='An engine that this host\'s TensorRT would load has to pass by running it; onnxruntime on '
+                          'the CPU would test the model the engine claims to come from, not the engine.',
+                    fix='Install what is missing so the engine runs (the reason names it), or set backend onnxruntime '
+                        'to accept a test of the model alone knowingly.',
+                    code='smoke_fallback_refused', details={'engine_not_executed_reason': reason})
     else:
         reason = 'backend onnxruntime was requested'
     if execution is None:
@@ -492,6 +497,8 @@ def smoke(store_root, model, model_entry, fingerprint=None, image=None, scene=No
         'engine_not_executed_reason': reason, 'input': input_info, 'precision': precision,
         'tensorrt': tensorrt_info, 'gpu': execution.get('gpu'), 'onnxruntime': execution.get('onnxruntime'),
         'warmup': int(warmup), 'warnings': execution['warnings'],
+        # a pass that came from backend auto's CPU fallback says so
+        'fallback': backend == 'auto' and not execution['engine_executed'],
     })
     record = {'passed': result['passed'], 'backend': result['backend'], 'engine_executed': result['engine_executed'],
               'engine_not_executed_reason': reason, 'reason': '; '.join(result['failures']) or None,

@@ -60,10 +60,11 @@ def run_in_child(job, timeout):
             os._exit(0)
     os.close(write_fd)
     chunks = []
-    deadline = time.time() + timeout
+    # monotonic: an RTC-less Jetson steps its wall clock when NTP syncs, which must not end (or stretch) the run
+    deadline = time.monotonic() + timeout
     try:
         while True:
-            remaining = deadline - time.time()
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 os.kill(pid, signal.SIGKILL)
                 raise TaoFleetError('The TensorRT smoke run did not finish within %d s.' % timeout,
@@ -116,20 +117,31 @@ def engine_readiness(loaded, platform):
     reasons = []
     if loaded.test_double:
         reasons.append('the TensorRT on this host is the tao.fleet test double %s, not TensorRT' % loaded.version)
+    reasons.extend(_device_unfit(loaded, platform))
+    return reasons
+
+
+def _device_unfit(loaded, platform):
+    """Why this TensorRT flavour runs on no GPU of this host (list; empty: it may)."""
     caps = capabilities(loaded.version, loaded.flavour)
     cc = str((platform or {}).get('compute_capability') or '')
     runs_on = caps.get('compute_capabilities') or ()
     if loaded.flavour == 'tensorrt_rtx' and cc and cc not in runs_on:
         kind = ' (Jetson)' if (platform or {}).get('kind') == 'jetson' else ''
-        reasons.append('TensorRT-RTX cannot run on compute capability %s%s: it runs on %s' % (cc, kind, ', '.join(runs_on)))
-    return reasons
+        return ['TensorRT-RTX cannot run on compute capability %s%s: it runs on %s' % (cc, kind, ', '.join(runs_on))]
+    return []
 
 
 def tensorrt_job(engine_bytes, tensor, platform, warmup, runs, device):
-    """What the child runs: {'executed': False, 'reasons': [...]} or the outputs and timings."""
+    """What the child runs: {'executed': False, 'reasons': [...], 'real_tensorrt', 'no_device'} or the outputs
+    and timings. Whether the engine is a test double's is the loaded module's answer (``test_double``), never
+    the engine's bytes: a real TensorRT gets every engine. ``real_tensorrt``: a TensorRT that is not the test
+    double was imported; ``no_device``: no CUDA device this TensorRT runs on (then no application on this
+    host can run the engine either)."""
     reasons = []
     loaded = None
     info = None
+    no_device = False
     try:
         loaded = import_tensorrt(platform)
     except OptionalImportError as err:
@@ -138,6 +150,7 @@ def tensorrt_job(engine_bytes, tensor, platform, warmup, runs, device):
     if loaded is not None:
         info = {'version': loaded.version, 'flavour': loaded.flavour, 'test_double': loaded.test_double}
         reasons.extend(engine_readiness(loaded, platform))
+        no_device = bool(_device_unfit(loaded, platform))
     cuda = None
     try:
         cuda = _runtime.import_pycuda()
@@ -146,15 +159,19 @@ def tensorrt_job(engine_bytes, tensor, platform, warmup, runs, device):
         driver = _driver_probe()
         if driver:
             reasons.append(driver)
+            no_device = True
     else:
         try:
             cuda.init()
             if cuda.Device.count() <= device:
                 reasons.append('no CUDA device %d: the driver reports %d device(s)' % (device, cuda.Device.count()))
+                no_device = True
         except cuda.Error as err:
             reasons.append('no CUDA device: %s' % err)
+            no_device = True
     if reasons:
-        return {'executed': False, 'reasons': reasons, 'tensorrt': info}
+        return {'executed': False, 'reasons': reasons, 'tensorrt': info,
+                'real_tensorrt': loaded is not None and not loaded.test_double, 'no_device': no_device}
     with _runtime.CudaRun(cuda, device) as run:
         engine = _runtime.TensorRTEngine(loaded, engine_bytes)
         try:

@@ -45,6 +45,7 @@ import tempfile
 import time
 import uuid
 
+from ansible_collections.tao.fleet.plugins.module_utils._atomic import real_dir
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import (
     is_sha256,
@@ -371,44 +372,7 @@ class EngineStore(object):
     def _real_dir(self, path, create):
         """Check (and with ``create`` make) every directory from the root down to ``path``;
         True if it exists. A symlink or a file on the way is refused, never followed."""
-        relative = os.path.relpath(path, self.root)
-        if relative.startswith(os.pardir):
-            raise os_error(OSError(errno.EXDEV, 'outside the store'), 'resolving', path)
-        if create:
-            try:
-                os.makedirs(self.root, 0o755)
-            except OSError as err:
-                if err.errno != errno.EEXIST:
-                    raise os_error(err, 'creating', self.root)
-        current = self.root
-        for part in [] if relative == os.curdir else relative.split(os.sep):
-            current = os.path.join(current, part)
-            try:
-                info = os.lstat(current)
-            except OSError as err:
-                if err.errno != errno.ENOENT:
-                    raise os_error(err, 'checking', current)
-                if not create:
-                    return False
-                try:
-                    os.mkdir(current, 0o755)
-                except OSError as mkdir_err:
-                    if mkdir_err.errno != errno.EEXIST:
-                        raise os_error(mkdir_err, 'creating', current)
-                info = os.lstat(current)
-            if stat.S_ISLNK(info.st_mode):
-                raise TaoFleetError(
-                    'Refusing to use %s: it is a symlink inside the engine store.' % current,
-                    cause='The store never writes through links below its root, so a link there '
-                          'cannot redirect engine writes or removals elsewhere.',
-                    fix='Replace the link with a real directory, or point the store option at the '
-                        'link target instead.',
-                    code='store_unwritable',
-                    details={'path': current},
-                )
-            if not stat.S_ISDIR(info.st_mode):
-                raise os_error(OSError(errno.ENOTDIR, 'not a directory'), 'checking', current)
-        return True
+        return real_dir(self.root, path, create, error=os_error)
 
     def _existing_model_dir(self, model):
         path = self.model_dir(model)

@@ -18,7 +18,10 @@ description:
   - With O(backend=auto) the engine itself runs (TensorRT and pycuda, in a child process bounded by
     O(timeout)) when it can really execute on this host. Otherwise the same model the engine was built
     from runs with onnxruntime on the CPU, reported as "onnxruntime-cpu (engine not executed)" with
-    RV(engine_not_executed_reason); that is never reported as an engine run.
+    RV(engine_not_executed_reason); that is never reported as an engine run, and RV(fallback) says so.
+    A host with a real TensorRT (not the test double) and a CUDA device it runs on never falls back
+    (C(smoke_fallback_refused)); whether an engine is a test double's is decided by the TensorRT module
+    loaded on the host, never by the engine's bytes.
   - The result is recorded in the engine's manifest (C(smoke)), which C(tao.fleet.engine_release)
     reads; a failed smoke test (a model that yields nothing, an O(expect) unmet) fails the task and
     leaves the previous engine active.
@@ -174,6 +177,11 @@ engine_executed:
   description: Whether the engine itself ran.
   returned: success
   type: bool
+fallback:
+  description: Whether the result came from O(backend=auto)'s fallback to onnxruntime on the CPU (the engine
+    itself did not run).
+  returned: success
+  type: bool
 engine_not_executed_reason:
   description: Why the engine did not run (null when it did).
   returned: success
@@ -244,8 +252,8 @@ precision:
   returned: success
   type: str
 tensorrt:
-  description: The TensorRT the child process found (C(version), C(flavour), C(test_double)); null when it was
-    not looked for (a test-double engine, or O(backend=onnxruntime)).
+  description: The TensorRT the child process found (C(version), C(flavour), C(test_double)); null when none
+    was importable, or with O(backend=onnxruntime) (not looked for).
   returned: success
   type: dict
 gpu:

@@ -76,8 +76,8 @@ SMOKE = """
 """
 
 NOT_EXECUTED_BECAUSE = {
-    "nano-jp46": "test-double engine",
-    "xavier-nx-jp51": "test-double engine",
+    "nano-jp46": "the TensorRT on this host is the tao.fleet test double",
+    "xavier-nx-jp51": "the TensorRT on this host is the tao.fleet test double",
     "orin-nx-jp62": "TensorRT-RTX cannot run on compute capability 8.7 (Jetson)",
     "agx-orin-jp62": "TensorRT-RTX cannot run on compute capability 8.7 (Jetson)",
     "thor-jp70": "TensorRT-RTX cannot run on compute capability 11.0 (Jetson)",

@@ -114,8 +114,10 @@ def parse_calibration_header(cache):
     TensorRT writes ``TRT-<version>-<algorithm>``; the version is major*1000+minor*100+patch up to 8.x
     (``TRT-8201-EntropyCalibration2``) and major*10000+minor*100+patch from 10.0 (``TRT-100300-...``).
     """
-    first_line = cache.split(b'\n', 1)[0].strip().decode('ascii', 'replace')
-    found = re.match(r'^TRT-(\d+)-(\w+)$', first_line)
+    first_line = cache.split(b'\n', 1)[0][:128].strip().decode('ascii', 'replace')
+    # ASCII digits, at most 9 (int() of thousands of digits is refused from Python 3.11 on): anything else is
+    # no header, and the check says so instead of raising
+    found = re.match(r'TRT-([0-9]{1,9})-([A-Za-z0-9_]{1,64})\Z', first_line)
     if not found:
         return None
     number = int(found.group(1))

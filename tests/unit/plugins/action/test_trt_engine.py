@@ -14,11 +14,14 @@ import json
 import multiprocessing
 import os
 
+import pytest
+
 from ansible_collections.tao.fleet.plugins.action.engine_deploy import ActionModule as EngineDeployAction
 from ansible_collections.tao.fleet.plugins.action.engine_deploy import unfit_choice
 from ansible_collections.tao.fleet.plugins.action.trt_engine import ActionModule as EngineAction
 from ansible_collections.tao.fleet.plugins.action.trt_engine import (
-    ShareLock, entry_problem, prediction_key, read_prediction, write_prediction)
+    ShareLock, entry_problem, prediction_key, read_prediction, share_entry, write_prediction)
+from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 
 FINGERPRINT = 'ab' * 32
 ENGINE = b'engine bytes ' * 1000
@@ -154,4 +157,122 @@ def test_a_prediction_is_written_whole_and_read_back(tmp_path):
     # anything but a fingerprint is no prediction
     with open(os.path.join(share, '.predictions', 'k' * 64), 'w') as handle:
         handle.write('half')
+    assert read_prediction(share, 'k' * 64) is None
+
+
+# ---- a lying host (issue 16, row 1): the fingerprint it reports never names a path outside the share ----
+
+class FakeShell(object):
+    tmpdir = None
+
+    @staticmethod
+    def join_path(*parts):
+        return os.path.join(*parts)
+
+
+class FakeConnection(object):
+    """fetch_file copies from a directory that plays the host's file system."""
+
+    def __init__(self):
+        self._shell = FakeShell()
+        self.fetched = []
+
+    def fetch_file(self, remote, local):
+        self.fetched.append(remote)
+        with open(remote, 'rb') as source, open(local, 'wb') as target:
+            target.write(source.read())
+
+
+class LyingHost(EngineAction):
+    """The share action with the host's module replaced by crafted answers, in the order given."""
+
+    def __init__(self, answers):  # pylint: disable=super-init-not-called
+        self.answers = list(answers)
+        self.calls = []
+        self._connection = FakeConnection()
+
+    def _module(self, args, task_vars, **extra):
+        self.calls.append(extra)
+        return dict(self.answers.pop(0))
+
+    def _copy_to_host(self, entry):
+        return {'shared_engine': '/host/tmp'}
+
+
+def tree(root):
+    """Every path under ``root`` with its content (files) or its kind, to see that nothing changed."""
+    found = {}
+    for directory, subdirectories, files in os.walk(root):
+        for name in subdirectories:
+            found[os.path.join(directory, name)] = 'dir'
+        for name in files:
+            with open(os.path.join(directory, name), 'rb') as handle:
+                found[os.path.join(directory, name)] = handle.read()
+    return found
+
+
+@pytest.mark.parametrize('crafted', ['../victim', '../../victim', '/ABSOLUTE/victim', 'ab' * 32 + '\n',
+                                     'AB' * 32, 'ab' * 31, '.', '', 7])
+def test_a_crafted_fingerprint_is_refused_and_touches_nothing(tmp_path, crafted):
+    share = tmp_path / 'share'
+    share.mkdir()
+    victim = write_entry(str(tmp_path / 'victim'), engine=b'the victim stays')   # has a manifest: looks like an entry
+    host_dir = write_entry(str(tmp_path / 'host' / 'built'))                      # what the host would hand back
+    if isinstance(crafted, str) and crafted.startswith('/ABSOLUTE'):
+        crafted = str(tmp_path / 'victim')
+    before = tree(str(tmp_path))
+    action = LyingHost([{'missing': True, 'fingerprint': crafted},
+                        {'built': True, 'fingerprint': crafted,
+                         'engine_path': os.path.join(host_dir, 'model.engine')}])
+    with pytest.raises(TaoFleetError) as raised:
+        action._with_share(str(share), engine_args(), {})
+    assert raised.value.code == 'host_reply_invalid'
+    assert 'not 64 lower-case hex digits' in raised.value.msg and raised.value.fix
+    assert tree(str(tmp_path)) == before            # no lock file, no prediction, no moved directory
+    assert action._connection.fetched == [] and len(action.calls) == 1
+    with open(os.path.join(victim, 'model.engine'), 'rb') as handle:
+        assert handle.read() == b'the victim stays'
+
+
+def test_an_honest_host_still_builds_and_publishes_under_the_share(tmp_path):
+    share = tmp_path / 'share'
+    share.mkdir()
+    host_dir = write_entry(str(tmp_path / 'host' / 'built'))
+    action = LyingHost([{'missing': True, 'fingerprint': FINGERPRINT},
+                        {'built': True, 'fingerprint': FINGERPRINT,
+                         'engine_path': os.path.join(host_dir, 'model.engine')}])
+    answer = action._with_share(str(share), engine_args(), {})
+    assert answer['share']['published'] is True
+    assert answer['share']['path'] == os.path.join(os.path.realpath(str(share)), FINGERPRINT)
+    assert entry_problem(str(share / FINGERPRINT), FINGERPRINT) is None
+
+
+def test_a_share_entry_that_is_a_symlink_out_of_the_share_is_refused(tmp_path):
+    share = tmp_path / 'share'
+    share.mkdir()
+    elsewhere = write_entry(str(tmp_path / 'elsewhere'))
+    os.symlink(elsewhere, str(share / FINGERPRINT))
+    with pytest.raises(TaoFleetError) as raised:
+        share_entry(str(share), FINGERPRINT)
+    assert raised.value.code == 'share_entry_invalid' and 'outside the share' in raised.value.msg
+    assert share_entry(str(share), 'cd' * 32) == os.path.join(os.path.realpath(str(share)), 'cd' * 32)
+
+
+def test_a_crafted_fingerprint_never_names_a_lock_file(tmp_path):
+    with pytest.raises(TaoFleetError):
+        ShareLock(str(tmp_path / 'share'), '../../outside')
+    assert not os.path.exists(str(tmp_path / 'share'))
+
+
+def test_a_prediction_of_64_characters_that_is_a_path_is_no_prediction(tmp_path):
+    # a host's earlier answer could have been written as a prediction: 64 characters are not enough
+    share = str(tmp_path)
+    traversal = ('../' * 22)[:63] + 'x'
+    assert len(traversal) == 64
+    write_prediction(share, 'k' * 64, traversal)
+    assert read_prediction(share, 'k' * 64) is None
+    assert not os.path.exists(os.path.join(share, '.predictions', 'k' * 64))
+    os.makedirs(os.path.join(share, '.predictions'), exist_ok=True)
+    with open(os.path.join(share, '.predictions', 'k' * 64), 'w') as handle:
+        handle.write(traversal)
     assert read_prediction(share, 'k' * 64) is None

@@ -88,3 +88,44 @@ def test_stale_temps_go_only_when_old(tmp_path):
     assert removed == sorted([TEMP_PREFIX + 'old', TEMP_PREFIX + 'olddir'])
     assert sorted(os.listdir(str(tmp_path))) == sorted(['keep', TEMP_PREFIX + 'young'])
     assert remove_stale_temps(str(tmp_path / 'absent')) == []
+
+
+# ---- the no-follow primitives the stores share (issue 16, row 8) ------------------------------------------
+
+def test_real_dir_creates_real_directories_and_refuses_a_planted_link(tmp_path):
+    root = str(tmp_path / 'store')
+    assert _atomic.real_dir(root, os.path.join(root, 'models', '.partial'), create=False) is False
+    assert _atomic.real_dir(root, os.path.join(root, 'models', '.partial'), create=True) is True
+    assert os.path.isdir(os.path.join(root, 'models', '.partial'))
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    os.symlink(str(outside), os.path.join(root, 'deploys'))
+    for create in (False, True):
+        with pytest.raises(TaoFleetError) as caught:
+            _atomic.real_dir(root, os.path.join(root, 'deploys', 'x'), create=create)
+        assert caught.value.code == 'store_unwritable' and 'symlink' in caught.value.msg and caught.value.fix
+    assert os.listdir(str(outside)) == []
+    with pytest.raises(TaoFleetError):
+        _atomic.real_dir(root, str(tmp_path / 'elsewhere'), create=True)     # outside the root: never
+    assert not (tmp_path / 'elsewhere').exists()
+
+
+def test_the_root_itself_may_be_a_link(tmp_path):
+    real = tmp_path / 'real'
+    real.mkdir()
+    os.symlink(str(real), str(tmp_path / 'root'))
+    assert _atomic.real_dir(str(tmp_path / 'root'), str(tmp_path / 'root' / 'models'), create=True)
+    assert (real / 'models').is_dir()
+
+
+def test_open_no_follow_refuses_a_link_and_read_bytes_does_not_read_through_one(tmp_path):
+    secret = tmp_path / 'secret'
+    secret.write_bytes(b'secret')
+    os.symlink(str(secret), str(tmp_path / 'link'))
+    with pytest.raises(TaoFleetError) as caught:
+        _atomic.open_no_follow(str(tmp_path / 'link'), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    assert caught.value.code == 'store_unwritable'
+    assert read_bytes(str(tmp_path / 'link')) is None and secret.read_bytes() == b'secret'
+    fd = _atomic.open_no_follow(str(tmp_path / 'plain'), os.O_WRONLY | os.O_CREAT)
+    os.close(fd)
+    assert read_bytes(str(tmp_path / 'plain')) == b''

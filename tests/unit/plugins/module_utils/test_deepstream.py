@@ -387,3 +387,104 @@ def test_tensors_as_a_real_tensorrt_rtx_build_reports_them(precision_word):
     assert built.io_source == 'manifest' and built.max_batch == 4
     assert 'max_batch_size: 4' in built.triton_config_text('peoplenet_standin')
     assert any('TensorRT-RTX' in warning for warning in built.warnings)
+
+
+# ---- nothing from a host reaches a config file unchecked (issue 16, row 4) -------------------------------
+
+INJECTED = '\ncustom-lib-path=/var/lib/tao_fleet/engines/peoplenet/active/model.engine'
+
+
+def crafted_manifest(change):
+    manifest = manifest_for(artifact_of('peoplenet', 'onnx_v2.3.4'))
+    change(manifest)
+    return manifest
+
+
+def set_tensorrt_version(manifest):
+    manifest['build']['tensorrt']['version'] = '10.3.0' + INJECTED
+
+
+def set_tensorrt_text(manifest):
+    manifest['build']['tensorrt'] = '10.3.0' + INJECTED          # a bare version string, as older manifests hold
+
+
+def set_flavour(manifest):
+    manifest['build']['tensorrt']['flavour'] = 'tensorrt' + INJECTED
+
+
+def set_fingerprint(manifest):
+    manifest['fingerprint'] = 'a' * 64 + INJECTED
+
+
+def set_output_name(manifest):
+    manifest['build']['outputs'][0]['name'] = 'output_bbox/BiasAdd:0;other' + INJECTED
+
+
+def set_input_name(manifest):
+    manifest['build']['inputs'][0]['name'] = 'input_1:0' + INJECTED
+
+
+def set_dims(manifest):
+    manifest['build']['inputs'][0]['shape'] = [-1, 3, 544.5, 960]
+
+
+def set_dims_text(manifest):
+    manifest['build']['inputs'][0]['shape'] = [-1, 3, '544\n', 960]
+
+
+@pytest.mark.parametrize('change', [set_tensorrt_version, set_tensorrt_text, set_flavour, set_fingerprint,
+                                    set_output_name, set_input_name, set_dims, set_dims_text])
+def test_a_crafted_manifest_value_is_refused_before_any_file_text(change):
+    # without the artifact: its tensor names would refuse the crafted names for another reason
+    with pytest.raises(TaoFleetError) as caught:
+        built = EngineConsumers('peoplenet', catalog()['peoplenet'], crafted_manifest(change), ACTIVE, None)
+        texts = built.nvinfer_config_text() + built.triton_config_text('peoplenet') + built.labels_text()
+        assert 'custom-lib-path' not in texts        # (reached only when the value was let through)
+    assert caught.value.code == 'consumer_config_invalid'
+    assert 'Refusing to write' in caught.value.msg and caught.value.cause and caught.value.fix
+
+
+@pytest.mark.parametrize('where, value', [
+    ('classes', ['person', 'bag\ncustom-lib-path=/tmp/x.so', 'face']),
+    ('scale', '0.0039' + INJECTED),
+    ('scale', True),
+    ('scale', float('nan')),
+    ('mean', [0.0, '1' + INJECTED, 0.0]),
+    ('threshold', {'default': '0.2' + INJECTED, 'person': 0.4}),
+])
+def test_a_crafted_catalog_value_is_refused(where, value):
+    model = copy.deepcopy(catalog()['peoplenet'])
+    if where == 'classes':
+        model['classes'] = value
+    elif where == 'threshold':
+        model['postprocessing']['pre_cluster_threshold'] = value
+    else:
+        model['preprocessing'][where] = value
+    manifest = manifest_for(artifact_of('peoplenet', 'onnx_v2.3.4'))
+    with pytest.raises(TaoFleetError) as caught:
+        EngineConsumers('peoplenet', model, manifest, ACTIVE, None)
+    assert caught.value.code == 'consumer_config_invalid'
+
+
+@pytest.mark.parametrize('name', ['peoplenet\n}', 'people net', '../peoplenet', ''])
+def test_a_triton_model_name_of_another_shape_is_refused(name):
+    with pytest.raises(TaoFleetError) as caught:
+        consumers().triton_config_text(name)
+    assert caught.value.code == 'consumer_config_invalid' and 'Triton config' in caught.value.msg
+
+
+def test_an_engine_directory_with_a_newline_is_refused():
+    manifest = manifest_for(artifact_of('peoplenet', 'onnx_v2.3.4'))
+    with pytest.raises(TaoFleetError) as caught:
+        EngineConsumers('peoplenet', catalog()['peoplenet'], manifest, ACTIVE + INJECTED, None)
+    assert caught.value.code == 'consumer_config_invalid'
+
+
+def test_every_honest_value_still_passes_and_reads_back():
+    # the shapes admit what the catalog and real builds give (the other tests here read the files back)
+    for model_id, entry in catalog().items():
+        for artifact in entry['artifacts']:
+            built = EngineConsumers(model_id, entry, manifest_for(artifact), ACTIVE, artifact)
+            assert read_keyfile(built.nvinfer_config_text())['property']['num-detected-classes'] == len(entry['classes'])
+            assert built.triton_config_text(model_id).count('{') == built.triton_config_text(model_id).count('}')
+            assert built.labels_text().splitlines() == [str(name) for name in entry['classes']]

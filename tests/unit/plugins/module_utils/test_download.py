@@ -763,3 +763,196 @@ def test_checksum_list_selection():
     assert _download.select_checksum(entries, ['/b/model.onnx'], 'model.onnx') == ('sha256', '2' * 64)
     assert _download.select_checksum(entries, [], 'model.onnx') is None
     assert _download.select_checksum(entries, [], 'other.bin') == ('md5', '3' * 32)
+
+
+# -- a hostile mirror: redirects and header numbers (issue 16, rows 10 and 11) ------------------------------
+
+def test_a_redirect_of_the_model_to_a_local_file_is_refused(site, store, tmp_path):
+    local = tmp_path / 'local-model'
+    local.write_bytes(site.model)
+    site.client.set_fault('/to-file', redirect='file://%s' % local)
+    err = fails(FetchSpec(store=store, urls=[site.url + '/to-file'], sha256=_sha(site.model), retries=0))
+    assert err.code == 'redirect_refused' and 'file: URL' in err.msg and err.fix
+    assert model_files(store) == []
+
+
+def test_a_redirect_of_the_checksum_list_to_a_local_file_is_refused(site, store, tmp_path):
+    # the list would otherwise be read from the host's (or the controller's) own file system
+    sums = tmp_path / 'SUMS'
+    sums.write_text('%s  %s\n' % ('0' * 64, LEGACY_PATH.lstrip('/')))
+    site.client.set_fault('/sums-elsewhere', redirect='file://%s' % sums)
+    err = fails(ngc_spec(site, store, sha256=None, checksum_url=site.url + '/sums-elsewhere'))
+    assert err.code == 'redirect_refused'
+    assert [e['path'] for e in site.log()] == ['/sums-elsewhere']     # nothing else was asked for
+
+
+@pytest.mark.parametrize('target', ['data:application/octet-stream;base64,AAAA', 'ftp://127.0.0.1/model',
+                                    'gopher://127.0.0.1/x'])
+def test_a_redirect_to_another_scheme_is_refused(site, store, target):
+    site.client.set_fault('/odd-scheme', redirect=target)
+    err = fails(FetchSpec(store=store, urls=[site.url + '/odd-scheme'], sha256=_sha(site.model), retries=0))
+    assert err.code == 'redirect_refused'
+
+
+def test_an_https_to_http_downgrade_is_refused_and_the_next_source_is_tried(tls_site, site, store):
+    tls_site['ip'].client.set_fault('/downgrade', redirect=site.url + LEGACY_PATH)
+    https_url = tls_site['ip'].url + '/downgrade'
+    err = fails(FetchSpec(store=store, urls=[https_url], sha256=_sha(site.model), retries=0,
+                          ca_path=tls_site['certs']['ip'][0]))
+    assert err.code == 'redirect_refused' and 'from https to plain http' in err.msg
+    assert site.file_log() == []                                   # the http server was never asked
+    # a source that fails this way is one source: the next one still serves the file
+    done = run(FetchSpec(store=store, urls=[https_url, site.url + LEGACY_PATH], sha256=_sha(site.model),
+                         retries=0, ca_path=tls_site['certs']['ip'][0]))
+    assert read(done.result['path']) == site.model
+
+
+def test_http_to_https_and_same_scheme_redirects_are_still_followed():
+    from ansible_collections.tao.fleet.plugins.module_utils._http import check_redirect
+    check_redirect('http://mirror.example/a', 'https://cdn.example/b')
+    check_redirect('https://mirror.example/a', 'https://cdn.example/b')
+    check_redirect('http://mirror.example/a', 'HTTP://cdn.example/b')
+
+
+@pytest.mark.parametrize('value, seconds', [
+    ('120', 120), (' 7 ', 7), ('\u00b2', None), ('\u0663', None), ('9' * 5000, None), ('-5', None), ('1e3', None),
+    ('Wed, 21 Oct 2015 07:28:00 GMT', 0), ('Wed, 21 Oct 99999999999 07:28:00 GMT', None), (None, None), ('', None)])
+def test_retry_after_is_read_strictly(value, seconds):
+    from ansible_collections.tao.fleet.plugins.module_utils._http import _parse_retry_after
+    assert _parse_retry_after(value) == seconds
+
+
+@pytest.mark.parametrize('retry_after', ['\u00b2', '9' * 5000])
+def test_an_absurd_retry_after_is_a_retry_with_backoff_not_a_crash(site, store, retry_after):
+    site.client.set_fault(LEGACY_PATH, status=503, retry_after=retry_after, times=1)
+    done = run(ngc_spec(site, store, retries=1))
+    assert read(done.result['path']) == site.model and len(done.sleeps) == 1
+
+
+@pytest.mark.parametrize('value, parsed', [
+    ('bytes 0-9/10', (0, 10)), ('bytes */10', (None, 10)), ('bytes 0-9/*', (0, None)),
+    ('bytes \u0660-\u0669/\u0661\u0660', (None, None)), ('bytes 0-9/' + '9' * 5000, (None, None)),
+    ('bytes 0-9/10\n', (None, None)), (None, (None, None))])
+def test_content_range_is_read_strictly(value, parsed):
+    assert _download._parse_content_range(value) == parsed
+
+
+@pytest.mark.parametrize('value, number', [('10', 10), (' 10\t', 10), ('\u00b2', None), ('1' * 19, None),
+                                           ('+1', None), ('1_000', None), ('', None), (None, None), (10, None)])
+def test_header_numbers_take_ascii_digits_only(value, number):
+    assert _download.header_number(value) == number
+
+
+class _OddLengthServer(object):
+    """An HTTP server on 127.0.0.1 that answers every GET with ``body`` and the Content-Length given."""
+
+    def __init__(self, body, length):
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.0'
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header('Content-Length', length)
+                self.send_header('Connection', 'close')
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = HTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:%d/model' % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever)
+        self.thread.daemon = True
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize('length', ['\u00b2', '9' * 40])
+def test_an_absurd_content_length_is_an_unknown_length_not_a_crash(store, length):
+    body = _payload('odd-length', 4096)
+    with _OddLengthServer(body, length) as server:
+        done = run(FetchSpec(store=store, urls=[server.url], sha256=_sha(body), retries=0))
+    assert read(done.result['path']) == body
+
+
+# -- a hostile local user: symlinks planted in the store (issue 16, row 8) --------------------------------
+
+def victim_file(tmp_path, data=b'root-owned file outside the store\n'):
+    victim = tmp_path / 'outside' / 'victim'
+    victim.parent.mkdir()
+    victim.write_bytes(data)
+    os.chmod(str(victim), 0o600)
+    return victim
+
+
+def untouched(victim, data=b'root-owned file outside the store\n'):
+    return victim.read_bytes() == data and (os.stat(str(victim)).st_mode & 0o777) == 0o600
+
+
+def test_a_partial_file_planted_as_a_symlink_is_refused_and_its_target_untouched(site, store, tmp_path):
+    victim = victim_file(tmp_path)
+    partial_dir = os.path.join(store, 'models', '.partial')
+    os.makedirs(partial_dir)
+    os.symlink(str(victim), os.path.join(partial_dir, _sha(site.model)))
+    err = fails(ngc_spec(site, store))
+    assert err.code == 'store_unwritable' and 'symlink' in err.msg and err.fix
+    assert untouched(victim)                               # not appended to, truncated, chmodded or moved
+    assert model_files(store) == []
+
+
+@pytest.mark.parametrize('planted', ['models', os.path.join('models', '.partial')])
+def test_a_store_directory_planted_as_a_symlink_is_refused(site, store, tmp_path, planted):
+    outside = tmp_path / 'outside-dir'
+    outside.mkdir()
+    link = os.path.join(store, planted)
+    os.makedirs(os.path.dirname(link))
+    if planted != 'models':
+        os.makedirs(os.path.join(store, 'models'), exist_ok=True)
+    os.symlink(str(outside), link)
+    err = fails(ngc_spec(site, store))
+    assert err.code == 'store_unwritable' and link in err.msg
+    assert os.listdir(str(outside)) == []                  # nothing was written through the link
+
+
+def test_a_lock_file_planted_as_a_symlink_creates_nothing_outside(site, store, tmp_path):
+    target = tmp_path / 'outside' / 'created-by-root'
+    target.parent.mkdir()
+    partial_dir = os.path.join(store, 'models', '.partial')
+    os.makedirs(partial_dir)
+    os.symlink(str(target), os.path.join(partial_dir, _sha(site.model) + '.lock'))
+    err = fails(ngc_spec(site, store))
+    assert err.code == 'store_unwritable' and not target.exists()
+
+
+def test_a_cached_model_planted_as_a_symlink_is_never_a_cache_hit(site, store, tmp_path):
+    # the link even points at the right bytes: the store still never hands out a path through a link
+    victim = victim_file(tmp_path, data=site.model)
+    os.makedirs(os.path.join(store, 'models'))
+    os.symlink(str(victim), os.path.join(store, 'models', _sha(site.model)))
+    err = fails(ngc_spec(site, store))
+    assert err.code == 'store_unwritable' and 'symlink' in err.msg
+    assert site.log() == []                                 # refused before any download
+    assert untouched(victim, data=site.model)
+
+
+def test_a_validators_file_planted_as_a_symlink_is_not_read_and_is_replaced(site, store, tmp_path):
+    secret = tmp_path / 'outside' / 'secret.json'
+    secret.parent.mkdir()
+    secret.write_text('{"url": "%s", "etag": "leaked", "total": 1}' % (site.url + LEGACY_PATH))
+    partial_dir = os.path.join(store, 'models', '.partial')
+    os.makedirs(partial_dir)
+    os.symlink(str(secret), os.path.join(partial_dir, _sha(site.model) + '.json'))
+    done = run(ngc_spec(site, store))
+    assert read(done.result['path']) == site.model
+    assert 'leaked' in secret.read_text()                  # the link's target was neither used nor written
+    assert [e['if_range'] for e in site.file_log()] == [False]

@@ -286,3 +286,39 @@ def test_warnings_are_kept_per_host_and_counted():
     entry = [e for e in report['hosts'] if e['host'] == first][0]
     assert entry['warnings'] == ['Made active engine 0123 again']
     assert all(e['warnings'] == [] for e in report['hosts'] if e['host'] != first)
+
+
+# ---- one host's malformed result never stops the fleet's report (issue 16, row 13) ----------------------
+
+@pytest.mark.parametrize('malformed', [
+    {'status': ['deployed']}, {'status': 'deployed', 'platform_class': {'a': 1}},
+    {'status': 'deployed', 'platform': {'tensorrt': 'ten'}}, {'status': 'deployed', 'engine': {'fingerprint': 5.5j}},
+    {'status': 'deployed', 'engine': {'fingerprint': ['ab']}}, {'status': 'failed', 'error': {'msg': ['x']}},
+    {'status': 'deployed', 'smoke': {'latency_ms': {'p50': [1]}}}, {'status': 'deployed', 'wave': {'n': 1}},
+    {'status': 'failed', 'error': ['not', 'text']}, {'status': 'deployed', 'smoke': {'latency_ms': 'fast'}},
+])
+def test_a_malformed_host_result_is_flagged_and_the_report_still_renders(malformed):
+    good = scenario('clean')
+    hosts = list(good['hosts']) + ['liar']
+    results = dict(good['results'], liar=malformed)
+    report = build_report(hosts, results, good['rollout'], generated_at=STAMP)
+    by_host = dict((entry['host'], entry) for entry in report['hosts'])
+    liar = by_host['liar']
+    assert liar['status'] == 'failed' and liar['error']['code'] == 'result_malformed'
+    assert 'malformed' in liar['error']['msg'] and liar['error']['fix']
+    assert all(by_host[host]['status'] == normalize_result(host, good['results'].get(host))['status']
+               for host in good['hosts'])                      # every other host as before
+    render_json(report)
+    ET.fromstring(render_junit(report).split('\n', 1)[1])
+    from ansible_collections.tao.fleet.plugins.module_utils._report_html import render_html
+    assert 'liar' in render_html(report)
+
+
+def test_well_formed_results_of_every_fixture_are_not_flagged():
+    # jetpack, l4t and module may be the platform facts' own dicts (docs/fleet-report.md)
+    facts_dicts = {'status': 'deployed', 'platform': {'jetpack': {'version': '6.2.1', 'major': 6},
+                                                      'l4t': {'release': '36.4.4'}, 'module': {'name': 'Orin'}}}
+    assert normalize_result('h', facts_dicts)['status'] == 'deployed'
+    for name in SCENARIOS:
+        for entry in report_of(name)['hosts']:
+            assert (entry['error'] or {}).get('code') != 'result_malformed', (name, entry['host'])

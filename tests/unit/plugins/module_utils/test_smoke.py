@@ -222,6 +222,32 @@ def test_child_crash_and_hang_fail_the_smoke_test():
     assert caught.value.code == 'smoke_timeout'
 
 
+class SteppedClock(object):
+    """The ``time`` module as _smoke_backends sees it on a Jetson without an RTC: its wall clock jumps a day
+    forward at every reading (NTP steps it), its monotonic clock does not."""
+
+    def __init__(self, step):
+        self.wall = time.time()
+        self.step = step
+
+    def time(self):
+        self.wall += self.step
+        return self.wall
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+@pytest.mark.parametrize('step', [86400.0, -86400.0])
+def test_a_wall_clock_step_neither_ends_nor_stretches_the_smoke_deadline(monkeypatch, step):
+    monkeypatch.setattr(_smoke_backends, 'time', SteppedClock(step))
+    assert _smoke_backends.run_in_child(lambda: (time.sleep(0.3), 'healthy')[1], 5) == 'healthy'
+    began = time.monotonic()
+    with pytest.raises(TaoFleetError) as caught:
+        _smoke_backends.run_in_child(lambda: time.sleep(30), 1)
+    assert caught.value.code == 'smoke_timeout' and time.monotonic() - began < 10
+
+
 # ---- whole smoke tests on a store ---------------------------------------------------------------
 
 @pytest.fixture
@@ -257,13 +283,18 @@ def smoke(engine_store, fingerprint, **options):
     return _smoke.smoke(engine_store.root, MODEL, STANDIN, fingerprint=fingerprint, **options)
 
 
-def test_double_engine_falls_back_to_onnxruntime_and_finds_the_rectangles(store):
+def test_double_engine_falls_back_to_onnxruntime_and_finds_the_rectangles(store, tmp_path):
     engine_store, fingerprints, sha = store
-    result, changed = smoke(engine_store, fingerprints['double'], platform=facts('nano-jp46'),
-                            expect={'boxes': 'scene', 'allow_extra_detections': False})
+    harness.load('8.2.1.8', tmp_path / 'double')    # the host's TensorRT is the test double: it says so itself
+    try:
+        result, changed = smoke(engine_store, fingerprints['double'], platform=facts('nano-jp46'),
+                                expect={'boxes': 'scene', 'allow_extra_detections': False})
+    finally:
+        harness.unload()
     assert changed is True and result['passed'] is True
     assert result['backend'] == 'onnxruntime-cpu (engine not executed)' and result['engine_executed'] is False
-    assert 'test-double engine' in result['engine_not_executed_reason']
+    assert 'the TensorRT on this host is the tao.fleet test double 8.2.1.8' in result['engine_not_executed_reason']
+    assert result['fallback'] is True
     boxes = sorted([d['left'], d['top'], d['right'], d['bottom']] for d in result['detections'])
     assert boxes == sorted(result['input']['rects']) and len(boxes) == 3
     assert result['latency_ms']['runs'] == 3 and result['throughput_fps'] > 0
@@ -273,7 +304,11 @@ def test_double_engine_falls_back_to_onnxruntime_and_finds_the_rectangles(store)
     assert recorded['passed'] is True and recorded['detections'] == 3 and recorded['engine_executed'] is False
     assert recorded['input']['seed'] == 3 and 'rects' not in recorded['input']
     assert set(recorded['latency_ms']) == set(['p50', 'p95', 'max']) and recorded['at'].endswith('Z')
-    again, changed = smoke(engine_store, fingerprints['double'], platform=facts('nano-jp46'))
+    harness.load('8.2.1.8', tmp_path / 'double')
+    try:
+        again, changed = smoke(engine_store, fingerprints['double'], platform=facts('nano-jp46'))
+    finally:
+        harness.unload()
     assert changed is False and again['manifest_smoke']['at'] == recorded['at']
 
 
@@ -293,6 +328,60 @@ def test_backend_onnxruntime_is_never_an_engine_run(store):
     engine_store, fingerprints, sha = store
     result, _changed = smoke(engine_store, fingerprints['opaque'], backend='onnxruntime')
     assert result['engine_executed'] is False and result['engine_not_executed_reason'] == 'backend onnxruntime was requested'
+    assert result['fallback'] is False      # asked for, not fallen back to
+
+
+# ---- the gate cannot be skipped by content (issue 16, row 3) ---------------------------------------
+
+def real_tensorrt_host(monkeypatch, pycuda=False, driver=None):
+    """This process (and the smoke child it forks) looks like a host with a real TensorRT 10.3: no test double
+    marker. ``driver``: what the libcuda probe says (None: a CUDA device is there)."""
+    monkeypatch.setattr(_smoke_backends, 'import_tensorrt',
+                        lambda platform=None: LoadedTensorRT(None, 'tensorrt', '10.3.0', False))
+
+    def no_pycuda():
+        raise _smoke_backends.OptionalImportError('pycuda', 'running the engine', 'pip install pycuda',
+                                                  details={'import_error': 'No module named pycuda'})
+    monkeypatch.setattr(_smoke_backends._runtime, 'import_pycuda', no_pycuda)
+    monkeypatch.setattr(_smoke_backends, '_driver_probe', lambda: driver)
+
+
+def test_an_engine_that_starts_like_a_test_doubles_is_still_handed_to_tensorrt(store, monkeypatch):
+    engine_store, fingerprints, sha = store
+    with open(engine_store.engine_path(MODEL, fingerprints['double']), 'rb') as handle:
+        assert handle.read().startswith(b'TAOFLEET-TRT-DOUBLE')
+    handed = []
+
+    def child(job, timeout):
+        handed.append(job)
+        return {'executed': False, 'reasons': ['TensorRT refused the plan'], 'real_tensorrt': True,
+                'no_device': False, 'tensorrt': {'version': '10.3.0', 'flavour': 'tensorrt', 'test_double': False}}
+    monkeypatch.setattr(_smoke, 'run_in_child', child)
+    with pytest.raises(TaoFleetError) as caught:
+        smoke(engine_store, fingerprints['double'], platform=facts('orin-nx-jp62'))
+    assert len(handed) == 1                        # the bytes did not decide: TensorRT was asked
+    assert caught.value.code == 'smoke_fallback_refused'
+    assert 'smoke' not in engine_store.read_manifest(MODEL, fingerprints['double'])   # never recorded as passed
+
+
+def test_a_real_tensorrt_host_with_a_gpu_never_falls_back_to_the_cpu(store, monkeypatch):
+    engine_store, fingerprints, sha = store
+    real_tensorrt_host(monkeypatch, driver=None)     # TensorRT and a CUDA device; only pycuda is missing
+    with pytest.raises(TaoFleetError) as caught:
+        smoke(engine_store, fingerprints['opaque'], platform=facts('orin-nx-jp62'))
+    assert caught.value.code == 'smoke_fallback_refused'
+    assert 'pycuda is not importable' in caught.value.msg and 'TensorRT 10.3.0' in caught.value.msg
+    assert 'backend onnxruntime' in caught.value.fix
+    assert 'smoke' not in engine_store.read_manifest(MODEL, fingerprints['opaque'])
+
+
+def test_a_real_tensorrt_host_without_a_gpu_falls_back_and_says_so(store, monkeypatch):
+    engine_store, fingerprints, sha = store
+    real_tensorrt_host(monkeypatch, driver='no CUDA device: cuInit returned CUDA error 100')
+    result, _changed = smoke(engine_store, fingerprints['opaque'], platform=facts('orin-nx-jp62'))
+    assert result['passed'] is True and result['fallback'] is True and result['engine_executed'] is False
+    assert 'no CUDA device' in result['engine_not_executed_reason']
+    assert result['tensorrt'] == {'version': '10.3.0', 'flavour': 'tensorrt', 'test_double': False}
 
 
 def test_check_mode_records_nothing(store):

@@ -156,6 +156,10 @@ def test_calibration_cache_without_header_warns():
     (b'TRT-100300-EntropyCalibration2\n', ((10, 3, 0), 'EntropyCalibration2')),
     (b'TRT-101303-EntropyCalibration2\n', ((10, 13, 3), 'EntropyCalibration2')),
     (b'garbage\n', None),
+    # a hostile cache file: numbers int() refuses (from Python 3.11 on) or that are no ASCII digits, no header
+    (b'TRT-' + b'9' * 5000 + b'-EntropyCalibration2\n', None),
+    (u'TRT-\u0668\u0662\u0660\u0661-EntropyCalibration2\n'.encode('utf-8'), None),
+    (b'TRT-8201-EntropyCalibration2\x00x\n', None),
 ])
 def test_calibration_header(header, parsed):
     assert parse_calibration_header(header) == parsed
@@ -203,3 +207,9 @@ def test_defaults_are_filled():
     request = normalize_request({'model': b'm'})
     assert request['format'] == 'onnx' and request['precision'] == 'fp32' and request['max_batch'] == 1
     assert request['gpu_fallback'] is True and request['profiles'] == {}
+
+
+def test_a_calibration_header_of_5000_digits_is_a_warning_not_a_crash():
+    cache = b'TRT-' + b'9' * 5000 + b'-EntropyCalibration2\ninput_1: 3c010a14\n'
+    warnings = check_request(capabilities('8.2.1.8'), {'model': b'm', 'precision': 'int8', 'calibration_cache': cache})
+    assert 'no "TRT-<version>-<algorithm>" first line' in warnings[0]

@@ -17,6 +17,8 @@ __metaclass__ = type
 import copy
 import os
 
+import pytest
+
 from ansible_collections.tao.fleet.plugins.module_utils._deploy_record import (
     deploy_key, find_record, quick_result, read_records, record_path)
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import FINGERPRINT_SCHEMA
@@ -154,3 +156,65 @@ def test_no_key_where_a_call_may_change_something():
                        (task_args(converter_args='-k key -t fp16'), 'converter_args')):
         assert deploy_key(args, MODEL_SHA, FINGERPRINT_SCHEMA) == (None, '%s is set' % name)
     assert key_of(task_args(smoke={'model_entry': {}, 'rerun': 'false'}))
+
+
+# -- a malformed record never fails platform_facts (issue 16, row 13) ------------------------------------
+
+def write_raw_record(store, name, text):
+    path = record_path(store, name)
+    if not os.path.isdir(os.path.dirname(path)):
+        os.makedirs(os.path.dirname(path))
+    with open(path, 'w') as handle:
+        handle.write(text)
+
+
+@pytest.mark.parametrize('body', [
+    '"files": 5', '"files": true', '"files": [5]', '"files": [[1, 2, 3, 4]]', '"links": ["ab"]',
+    '"links": {"a": "b"}', '"result": [1]', '"recorded_at": {"t": 1}', '"files": [["/x", 1, 2]]'])
+def test_a_malformed_record_is_flagged_not_a_crash(tmp_path, body):
+    store = str(tmp_path / 'store')
+    write_raw_record(store, 'peoplenet', '{"schema": 1, "key": "k", %s}' % body)
+    write_raw_record(store, 'other', '{"schema": 1, "key": "k2", "files": [], "links": [], "result": {}}')
+    records = read_records(store)
+    assert records['other']['intact'] is True                   # the well-formed one is still read
+    flagged = records['peoplenet']
+    assert flagged['intact'] is False and flagged['result'] is None and flagged['key'] is None
+    assert 'is malformed' in flagged['invalid'] and 'ignored' in flagged['invalid']
+    assert find_record({'deploys': records}, 'k')[0] is None     # never used for quick_check
+    assert store_contents(store)['deploys']['peoplenet']['invalid'] == flagged['invalid']
+
+
+def test_a_record_nested_too_deep_to_parse_is_skipped(tmp_path):
+    store = str(tmp_path / 'store')
+    write_raw_record(store, 'deep', '[' * 30000 + ']' * 30000)     # under MAX_RECORD_BYTES: it is parsed
+    write_raw_record(store, 'other', '{"schema": 1, "key": "k2", "files": [], "links": [], "result": {}}')
+    assert sorted(read_records(store)) == ['other']
+
+
+# -- deploys/ never follows a planted symlink (issue 16, row 8) ---------------------------------------
+
+def test_a_deploys_directory_planted_as_a_symlink_is_never_written_nor_read(host, tmp_path):
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    (outside / (MODEL + '.json')).write_text(
+        '{"schema": 1, "key": "id-1", "files": [], "links": [], "result": {"fingerprint": "forged"}}')
+    os.makedirs(host['store'], exist_ok=True)
+    os.symlink(str(outside), os.path.join(host['store'], 'deploys'))
+    result = run(host, deploy_record_id='id-1')
+    assert result.get('failed') is not True, result
+    from ansible.module_utils.common.warnings import get_warning_messages
+    assert any('deployment record was not written' in warning and 'symlink' in warning
+               for warning in get_warning_messages())
+    assert sorted(os.listdir(str(outside))) == [MODEL + '.json']          # nothing written through the link
+    assert 'forged' in (outside / (MODEL + '.json')).read_text()
+    assert read_records(host['store']) == {}                               # and nothing read through it
+
+
+def test_a_record_planted_as_a_symlink_is_flagged_not_read(tmp_path):
+    store = str(tmp_path / 'store')
+    forged = tmp_path / 'forged.json'
+    forged.write_text('{"schema": 1, "key": "k", "files": [], "links": [], "result": {"fingerprint": "forged"}}')
+    os.makedirs(os.path.join(store, 'deploys'))
+    os.symlink(str(forged), record_path(store, 'peoplenet'))
+    flagged = read_records(store)['peoplenet']
+    assert flagged['key'] is None and flagged['result'] is None and 'symlink' in flagged['invalid']
