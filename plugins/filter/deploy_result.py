@@ -129,6 +129,8 @@ def smoke_summary(tested, built):
             'throughput_fps': tested.get('throughput_fps'),
             'published_fps': published.get('fps'),
             'published_ratio': tested.get('throughput_ratio'),
+            # backend auto fell back to onnxruntime on the CPU: a pass then says nothing of the engine
+            'fallback': tested.get('fallback'),
             'tested_in_this_run': True,
         }
     built = _ran(built) or {}
@@ -146,6 +148,7 @@ def smoke_summary(tested, built):
         'throughput_fps': record.get('throughput_fps'),
         'published_fps': None,
         'published_ratio': record.get('throughput_ratio'),
+        'fallback': record.get('fallback'),
         'tested_in_this_run': False,
     }
 

@@ -41,7 +41,7 @@ RESULT_SECTIONS = {
     'model': ('name', 'artifact', 'file', 'sha256', 'source', 'bytes_transferred', 'cache_hit'),
     'engine': ('fingerprint', 'path', 'built', 'reused', 'shared', 'build_seconds', 'targets_note', 'how'),
     'smoke': ('passed', 'backend', 'engine_executed', 'reason', 'detections', 'latency_ms',
-              'throughput_fps', 'published_fps', 'published_ratio'),
+              'throughput_fps', 'published_fps', 'published_ratio', 'fallback'),
     'release': ('active', 'previous', 'changed'),
 }
 RESULT_SCALARS = ('host', 'status', 'stage', 'wave', 'platform_class', 'error', 'changed', 'active_engine',

@@ -456,6 +456,9 @@ def _smoke_cell(entry):
     if smoke.get('engine_executed') is False:
         text += u'<br><span class="badge warn" title="the smoke test ran on %s, not on the TensorRT engine">engine not executed</span>' % _e(
             smoke.get('backend') or u'another backend')
+    if smoke.get('fallback') is True:
+        text += (u' <span class="badge warn" data-fallback="true" title="backend auto fell back to the CPU: this '
+                 u'result is the ONNX model\'s, not the engine\'s">CPU fallback</span>')
     if smoke.get('reason') and smoke.get('passed') is not True:
         text += u'<br><span class="small">%s</span>' % _e(smoke['reason'])
     return text

@@ -89,7 +89,7 @@ def test_a_deployed_jetson_host():
                                'engine_executed': False, 'reason': 'TensorRT-RTX cannot run on compute capability 8.7',
                                'detections': 3, 'latency_ms': {'p50': 0.9, 'p95': 1.2, 'max': 3.0},
                                'throughput_fps': 1000.0, 'published_fps': None, 'published_ratio': None,
-                               'tested_in_this_run': True}
+                               'fallback': None, 'tested_in_this_run': True}
     assert result['release'] == {'active': NEW, 'previous': OLD, 'changed': True, 'replaced': OLD}
 
 
@@ -346,3 +346,9 @@ def test_the_platform_warnings_go_to_the_result_not_its_console_warnings():
     result = deploy_model_result(outputs(platform=platform))
     assert result['platform_warnings'] == platform['warnings'] and result['warnings'] == []
     assert deploy_model_result(outputs(platform=dict(platform, warnings=None)))['platform_warnings'] == []
+
+
+def test_a_pass_from_the_cpu_fallback_says_so():
+    # engine_smoke's fallback: backend auto ran the model on onnxruntime-cpu (the engine did not execute)
+    assert deploy_model_result(outputs(smoke=dict(SMOKE, fallback=True)))['smoke']['fallback'] is True
+    assert deploy_model_result(outputs(smoke=dict(SMOKE, fallback=False)))['smoke']['fallback'] is False

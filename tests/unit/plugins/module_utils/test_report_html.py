@@ -190,3 +190,13 @@ def test_a_host_warning_gets_its_own_row():
     rows = page.find('tr', 'warning-row')
     assert [row['attrs']['data-host'] for row in rows] == [first] and report['summary']['warnings'] == 1
     assert 'Made active engine &lt;0123&gt; again' in text and 'Platform:</span> venv TensorRT' in text
+
+
+def test_a_smoke_pass_from_the_cpu_fallback_is_marked():
+    data = clean_data()
+    first = data['hosts'][0]
+    results = dict(data['results'])
+    results[first] = dict(results[first], smoke=dict(results[first]['smoke'], fallback=True))
+    _text, page = page_of(build_report(data['hosts'], results, data['rollout'], generated_at=STAMP))
+    marked = [e for e in page.find('span', 'badge') if e['attrs'].get('data-fallback') == 'true']
+    assert len(marked) == 1
