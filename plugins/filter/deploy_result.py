@@ -310,7 +310,9 @@ def deploy_model_rolled_back(result, rollback, failure=None, fingerprint=None, c
     if check_mode:
         result['check_mode'] = True
     if isinstance(platform, dict) and platform and not result.get('platform'):
-        result.update(platform=platform_summary(platform), platform_class=platform.get('platform_class'))
+        result.update(platform=platform_summary(platform), platform_class=platform.get('platform_class'),
+                      platform_warnings=[str(w) for w in platform.get('warnings') or []]
+                      if isinstance(platform.get('warnings'), list) else [])
     rolled = _ran(rollback)
     error = error_summary(failure, 'rollback')
     if error:

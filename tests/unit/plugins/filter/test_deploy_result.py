@@ -335,6 +335,7 @@ def test_a_rollback_records_the_engine_active_now_its_platform_and_check_mode():
     assert (result['status'], result['active_engine'], result['rolled_back_from']) == ('rolled_back', OLD, NEW)
     assert result['platform_class'] == facts('agx-orin-jp62')['platform_class']
     assert result['platform']['jetpack'] == facts('agx-orin-jp62')['jetpack']['version']
+    assert result['platform_warnings'] == [str(w) for w in facts('agx-orin-jp62').get('warnings') or []]
     assert 'check_mode' not in result
     checked = deploy_model_rolled_back({'host': 'h'}, rolled, check_mode=True)
     # the engine that would be left is still the one running
