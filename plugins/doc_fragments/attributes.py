@@ -9,7 +9,7 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
     """Attribute blocks shared by every tao.fleet module (use as ``tao.fleet.attributes`` plus one of
-    the ``.facts``, ``.files`` sections)."""
+    the ``.facts``, ``.store``, ``.sysroot``, ``.platform`` and ``.action_group`` sections)."""
 
     DOCUMENTATION = r'''
 options: {}
@@ -22,6 +22,27 @@ attributes:
     description:
       - When run twice in a row outside check mode, with the same arguments, the second invocation
         indicates no change.
+'''
+
+    PLATFORM = r'''
+options: {}
+attributes:
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+'''
+
+    # Only for modules that take option store (every one but fleet_report_files): module_defaults sets
+    # keys for every member of the group, so a key that one member does not accept fails its tasks.
+    ACTION_GROUP = r'''
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/tao.fleet.fleet) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - tao.fleet.fleet
 '''
 
     FACTS = r'''

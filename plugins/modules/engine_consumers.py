@@ -33,9 +33,13 @@ description:
 version_added: 0.1.0
 author:
   - tao.fleet contributors (@tao-fleet)
+requirements:
+  - Python 3.6 or newer on the host (standard library only)
 extends_documentation_fragment:
   - tao.fleet.attributes
   - tao.fleet.attributes.store
+  - tao.fleet.attributes.platform
+  - tao.fleet.attributes.action_group
 attributes:
   check_mode:
     support: full
@@ -115,6 +119,12 @@ notes:
     DeepStream or Triton can load; the module writes the files and warns.
 seealso:
   - module: tao.fleet.engine_release
+    description: Makes the engine active; the stable links follow it.
+  - module: tao.fleet.engine_smoke
+    description: Tests the engine before its files are written and it is released.
+  - module: tao.fleet.engine_deploy
+    description: Writes these files in the same host call as the build, smoke test and release
+      (O(tao.fleet.engine_deploy#module:consumers)).
 '''
 
 EXAMPLES = r'''
@@ -142,6 +152,7 @@ fingerprint:
   description: The engine the files were written for.
   returned: success
   type: str
+  sample: 3f5c0e1b0b1f4c39a3d4f3cfa6a3b2e1d0c9b8a7f6e5d4c3b2a1908f7e6d5c4b
 engine_path:
   description: The engine path the files name (through C(active)).
   returned: success
@@ -161,6 +172,10 @@ deepstream:
     engine_config:
       description: The config file of this engine, in its fingerprint directory.
       type: str
+  sample:
+    config: /var/lib/tao_fleet/deepstream/config_infer_primary_peoplenet.txt
+    labels: /var/lib/tao_fleet/deepstream/labels_peoplenet.txt
+    engine_config: /var/lib/tao_fleet/engines/peoplenet/3f5c0e1b0b1f4c39a3d4f3cfa6a3b2e1d0c9b8a7f6e5d4c3b2a1908f7e6d5c4b/deepstream/config_infer_primary.txt
 triton:
   description: With O(triton=true), the paths of the Triton entry.
   returned: success
@@ -175,6 +190,10 @@ triton:
     plan:
       description: C(<model_dir>/1/model.plan) (a link to C(active/model.engine)).
       type: str
+  sample:
+    model_dir: /var/lib/tao_fleet/triton/peoplenet
+    config: /var/lib/tao_fleet/triton/peoplenet/config.pbtxt
+    plan: /var/lib/tao_fleet/triton/peoplenet/1/model.plan
 output_blob_names:
   description: Coverage and bbox output names, as the engine has them.
   returned: success
@@ -185,15 +204,22 @@ network_mode:
   description: DeepStream C(network-mode) (0 fp32, 1 int8, 2 fp16), from the engine's precision.
   returned: success
   type: int
+  sample: 2
 tensors_from:
   description: Where tensor names and shapes came from, C(manifest) or C(artifact).
   returned: success
   type: str
+  sample: manifest
 written:
   description: Files and links written (or that would be written in check mode).
   returned: success
   type: list
   elements: str
+  sample:
+    - /var/lib/tao_fleet/engines/peoplenet/3f5c0e1b0b1f4c39a3d4f3cfa6a3b2e1d0c9b8a7f6e5d4c3b2a1908f7e6d5c4b/deepstream/config_infer_primary.txt
+    - /var/lib/tao_fleet/engines/peoplenet/3f5c0e1b0b1f4c39a3d4f3cfa6a3b2e1d0c9b8a7f6e5d4c3b2a1908f7e6d5c4b/deepstream/labels.txt
+    - /var/lib/tao_fleet/deepstream/config_infer_primary_peoplenet.txt
+    - /var/lib/tao_fleet/deepstream/labels_peoplenet.txt
 msg:
   description: What the task did.
   returned: always

@@ -27,10 +27,18 @@ description:
 version_added: 0.1.0
 author:
   - tao.fleet contributors (@tao-fleet)
+requirements:
+  - Python 3.6 or newer on the host
+  - what each stage needs, as M(tao.fleet.trt_engine) and M(tao.fleet.engine_smoke) list it - TensorRT's Python
+    bindings to build an engine; the Python C(cryptography) package or the C(openssl) command for a C(.etlt)
+    model; numpy for the smoke test; pycuda and a CUDA device to run the engine there, or onnxruntime for the
+    CPU fallback
 extends_documentation_fragment:
   - tao.fleet.attributes
   - tao.fleet.attributes.store
   - tao.fleet.attributes.sysroot
+  - tao.fleet.attributes.platform
+  - tao.fleet.attributes.action_group
   - tao.fleet.trt_engine
 attributes:
   action:
@@ -255,10 +263,17 @@ notes:
   - C(docs/engine_deploy.md) in the collection says which stage's code does what; each stage's own module
     page has the details of its options, results and errors.
 seealso:
+  - module: tao.fleet.model_fetch
   - module: tao.fleet.trt_engine
   - module: tao.fleet.engine_smoke
   - module: tao.fleet.engine_consumers
   - module: tao.fleet.engine_release
+  - module: tao.fleet.platform_facts
+    description: With O(tao.fleet.platform_facts#module:store), the C(tao_store) fact that O(quick_check) reads.
+  - name: Role tao.fleet.deploy_model
+    description: Role P(tao.fleet.deploy_model#role) deploys with this module, in canary and waves (C(ansible-doc -t role
+      tao.fleet.deploy_model)).
+    link: https://github.com/tao-fleet/tao.fleet/tree/main/roles/deploy_model
 '''
 
 EXAMPLES = r'''
@@ -286,12 +301,14 @@ stage:
   description: The last stage that ran (V(fetch), V(engine), V(smoke), V(consumers) or V(release)); on failure, the one that failed.
   returned: always
   type: str
+  sample: release
 fingerprint:
   description:
     - The engine's fingerprint. This and the other keys of M(tao.fleet.trt_engine)'s result (C(built), C(reused),
       C(shared), C(engine_path), C(manifest), C(share)...) are returned as that module returns them.
   returned: always
   type: str
+  sample: 3f5c0e1b0b1f4c39a3d4f3cfa6a3b2e1d0c9b8a7f6e5d4c3b2a1908f7e6d5c4b
 fetch:
   description: M(tao.fleet.model_fetch)'s result, with C(controller) when the model came from the controller's cache; null without O(fetch).
   returned: always
@@ -300,6 +317,7 @@ missing:
   description: True when O(build=false) and no engine was found; no later stage ran.
   returned: always
   type: bool
+  sample: false
 smoke:
   description:
     - M(tao.fleet.engine_smoke)'s result (on failure too, with C(passed=false)); null when the engine was reused

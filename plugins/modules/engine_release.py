@@ -25,9 +25,13 @@ description:
 version_added: 0.1.0
 author:
   - tao.fleet contributors (@tao-fleet)
+requirements:
+  - Python 3.6 or newer on the host (standard library only)
 extends_documentation_fragment:
   - tao.fleet.attributes
   - tao.fleet.attributes.store
+  - tao.fleet.attributes.platform
+  - tao.fleet.attributes.action_group
 attributes:
   check_mode:
     support: full
@@ -76,6 +80,17 @@ options:
 notes:
   - A kill between the link switches leaves C(previous) equal to C(active) at worst; running the
     same task again completes the release. See C(docs/engine-store.md) in the collection.
+seealso:
+  - module: tao.fleet.engine_smoke
+    description: Records the smoke test that a release requires (unless O(force=true)).
+  - module: tao.fleet.engine_consumers
+    description: Writes the DeepStream and Triton files, whose stable links switch with C(active).
+  - module: tao.fleet.engine_deploy
+    description: Builds, tests and releases in one host call, with this module's code.
+  - name: Role tao.fleet.deploy_model
+    description: Role P(tao.fleet.deploy_model#role) rolls back with this module when a rollout halts (C(ansible-doc -t role
+      tao.fleet.deploy_model)).
+    link: https://github.com/tao-fleet/tao.fleet/tree/main/roles/deploy_model
 '''
 
 EXAMPLES = r'''
@@ -113,10 +128,12 @@ active_before:
       release had switched before it failed.
   returned: always
   type: str
+  sample: 9a41d7c2e85b03f6a1c4d9e2b7f0583c6d1e4a9b2f7c0d5e8a3b6c9f1e4d7a20
 previous:
   description: Fingerprint that C(previous) points at after the task; null when there is none.
   returned: success
   type: str
+  sample: 9a41d7c2e85b03f6a1c4d9e2b7f0583c6d1e4a9b2f7c0d5e8a3b6c9f1e4d7a20
 rolled_back_from:
   description: The engine the last rollback left; null unless the model is rolled back.
   returned: success
@@ -126,6 +143,7 @@ removed:
   returned: success
   type: list
   elements: str
+  sample: [51c8e0a7d3f94b26c1e8a5d2f9b4c7e0a3d6f1b8e5c2a9d4f7b0e3c6a1d8f5b2]
 stale_removed:
   description: Leftovers of killed builds and releases that were removed (temp dirs, temp links).
   returned: success

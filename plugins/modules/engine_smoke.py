@@ -30,10 +30,20 @@ description:
 version_added: 0.1.0
 author:
   - tao.fleet contributors (@tao-fleet)
+requirements:
+  - Python 3.6 or newer on the host
+  - numpy on the host, for every backend (image preprocessing and output decoding)
+  - TensorRT's Python bindings (C(tensorrt), or C(tensorrt_rtx) for TensorRT-RTX), pycuda and a CUDA device, to run
+    the engine itself (O(backend=tensorrt), and O(backend=auto) where it can)
+  - onnxruntime, for O(backend=onnxruntime) and the CPU fallback of O(backend=auto)
+  - the Python C(cryptography) package or the C(openssl) command, to run a C(.etlt) model on onnxruntime (it is
+    decrypted in memory)
 extends_documentation_fragment:
   - tao.fleet.attributes
   - tao.fleet.attributes.store
   - tao.fleet.attributes.sysroot
+  - tao.fleet.attributes.platform
+  - tao.fleet.attributes.action_group
 attributes:
   check_mode:
     support: full
@@ -139,6 +149,13 @@ notes:
     collection shows the pycuda path run on a real GPU.
 seealso:
   - module: tao.fleet.engine_release
+    description: Switches to an engine only after this test passed.
+  - module: tao.fleet.trt_engine
+    description: Builds the engine this module tests.
+  - module: tao.fleet.platform_facts
+    description: The O(platform) facts.
+  - module: tao.fleet.engine_deploy
+    description: Runs this test in the same host call as the build and the release (O(tao.fleet.engine_deploy#module:smoke)).
 '''
 
 EXAMPLES = r'''
@@ -177,11 +194,13 @@ engine_executed:
   description: Whether the engine itself ran.
   returned: success
   type: bool
+  sample: false
 fallback:
   description: Whether the result came from O(backend=auto)'s fallback to onnxruntime on the CPU (the engine
     itself did not run).
   returned: success
   type: bool
+  sample: true
 engine_not_executed_reason:
   description: Why the engine did not run (null when it did).
   returned: success
@@ -191,26 +210,31 @@ passed:
   description: Whether every expectation was met.
   returned: when the test ran (also when it failed, with RV(error_code=smoke_failed))
   type: bool
+  sample: true
 failures:
   description: Each unmet expectation.
   returned: when the test ran (also when it failed)
   type: list
   elements: str
+  sample: []
 detections:
   description: Detections on the image (pixels of the image), C(class_id), C(label), C(confidence),
     C(left), C(top), C(right), C(bottom); the first image of the batch.
   returned: success
   type: list
   elements: dict
+  sample: [{"class_id": 0, "label": "person", "confidence": 0.91, "left": 96, "top": 80, "right": 224, "bottom": 368}]
 detection_count:
   description: Number of detections.
   returned: success
   type: int
+  sample: 3
 latency_ms:
   description: Wall-clock latency of one run (copy in, execute, copy out) over the timed runs,
     C(p50), C(p95), C(max), C(min), C(mean), C(runs).
   returned: success
   type: dict
+  sample: {"p50": 23.981, "p95": 25.412, "max": 27.006, "min": 23.517, "mean": 24.203, "runs": 20}
 gpu_latency_ms:
   description: The same from CUDA events on the stream (TensorRT backend only, else null).
   returned: success
@@ -219,6 +243,7 @@ throughput_fps:
   description: Images per second over the timed runs.
   returned: success
   type: float
+  sample: 41.7
 input:
   description: The input used; C(source) is C(file) (C(path), C(sha256)) or C(generated) (C(seed),
     C(count), C(distractors), C(rects), C(sha256) of the pixels).
@@ -251,6 +276,7 @@ precision:
   description: The engine's build precision, from its manifest.
   returned: success
   type: str
+  sample: fp16
 tensorrt:
   description: The TensorRT the child process found (C(version), C(flavour), C(test_double)); null when none
     was importable, or with O(backend=onnxruntime) (not looked for).
@@ -264,6 +290,7 @@ engine_path:
   description: The engine file tested.
   returned: success
   type: str
+  sample: /var/lib/tao_fleet/engines/peoplenet/3f5c0e1b0b1f4c39a3d4f3cfa6a3b2e1d0c9b8a7f6e5d4c3b2a1908f7e6d5c4b/model.engine
 manifest_smoke:
   description: The C(smoke) record in the engine's manifest after the task.
   returned: success
@@ -272,6 +299,7 @@ fingerprint:
   description: The engine tested.
   returned: success
   type: str
+  sample: 3f5c0e1b0b1f4c39a3d4f3cfa6a3b2e1d0c9b8a7f6e5d4c3b2a1908f7e6d5c4b
 error_code:
   description: Stable id of a failure (C(smoke_failed), C(engine_not_executable), C(engine_deserialize_failed),
     C(engine_io_mismatch), C(model_missing), C(model_mismatch), C(engine_missing), C(engine_corrupt), ...).

@@ -25,9 +25,16 @@ description:
 version_added: 0.1.0
 author:
   - tao.fleet contributors (@tao-fleet)
+requirements:
+  - Python 3.6 or newer where the task runs, normally the controller (standard library only)
 extends_documentation_fragment:
   - tao.fleet.attributes
+  - tao.fleet.attributes.platform
 attributes:
+  platform:
+    details:
+      - Runs where the task runs, which is meant to be the controller (C(delegate_to) localhost, C(run_once)), not
+        the devices; role C(tao.fleet.fleet_report) runs it so.
   check_mode:
     support: full
     details:
@@ -99,6 +106,14 @@ options:
     description: Point the symlink C(<dest>/latest) at this report's directory.
     type: bool
     default: true
+seealso:
+  - name: Role tao.fleet.fleet_report
+    description: Role P(tao.fleet.fleet_report#role) runs this module once on the controller at the end of a rollout
+      (C(ansible-doc -t role tao.fleet.fleet_report)).
+    link: https://github.com/tao-fleet/tao.fleet/tree/main/roles/fleet_report
+  - name: Role tao.fleet.deploy_model
+    description: Role P(tao.fleet.deploy_model#role) sets the C(deploy_model_result) of each host that this module reports on.
+    link: https://github.com/tao-fleet/tao.fleet/tree/main/roles/deploy_model
 '''
 
 EXAMPLES = r'''
@@ -150,14 +165,17 @@ url:
   description: C(file://) URL of the HTML page.
   returned: always
   type: str
+  sample: file:///home/ops/rollouts/reports/20261123T080709Z/report.html
 latest:
   description: The C(latest) link (null when O(latest=false), and for the report of a check run).
   returned: always
   type: str
+  sample: /home/ops/rollouts/reports/latest
 check_run:
   description: Whether this is the report of a C(--check) run (nothing was changed on the hosts).
   returned: always
   type: bool
+  sample: false
 summary:
   description: The report's summary (counts per status, outcome, waves, canary, halted, rolled back).
   returned: always
@@ -168,6 +186,7 @@ outcome:
     - In a report whose O(rollout) has C(kind=rollback), rolled back hosts are a success.
   returned: always
   type: str
+  sample: succeeded
 msg:
   description: Where the report is and what it says, in one line.
   returned: always

@@ -35,9 +35,13 @@ description:
   - Module code runs on Python 3.6 (JetPack 4) and newer with the standard library only.
 author:
   - tao.fleet contributors (@tao-fleet)
+requirements:
+  - Python 3.6 or newer on the host (standard library only)
 extends_documentation_fragment:
   - tao.fleet.attributes
   - tao.fleet.attributes.store
+  - tao.fleet.attributes.platform
+  - tao.fleet.attributes.action_group
 attributes:
   action:
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
@@ -192,6 +196,17 @@ seealso:
   - name: NGC model catalog
     description: Model versions, files and API keys.
     link: https://catalog.ngc.nvidia.com/models
+  - module: tao.fleet.trt_engine
+    description: Builds the engine from the fetched file (RV(path)).
+  - module: tao.fleet.engine_deploy
+    description: Fetches with these options in the same host call as the build (O(tao.fleet.engine_deploy#module:fetch)).
+  - module: tao.fleet.platform_facts
+    description: With O(tao.fleet.platform_facts#module:store), the C(tao_store) fact that lets O(controller_cache) send the
+      file without a probe.
+  - name: Role tao.fleet.deploy_model
+    description: Role P(tao.fleet.deploy_model#role) fetches an INT8 calibration cache with this module, and the model through
+      M(tao.fleet.engine_deploy) (C(ansible-doc -t role tao.fleet.deploy_model)).
+    link: https://github.com/tao-fleet/tao.fleet/tree/main/roles/deploy_model
 '''
 
 EXAMPLES = r'''
@@ -250,6 +265,7 @@ md5:
   description: md5 of the file (hex) when O(md5) or an md5 list was checked, else null.
   returned: success
   type: str
+  sample: d41e6b0c8f2a93e5b7c1d4f6a8e0b2c9
 size:
   description: Size of the file in bytes.
   returned: success
@@ -278,6 +294,7 @@ cache_hit:
   description: Whether the verified file was already in the store.
   returned: success
   type: bool
+  sample: false
 checksum_from:
   description: Where the expected checksum came from - C(sha256), C(md5), the O(checksum_url), or
     C(none).
@@ -314,6 +331,11 @@ attempts:
     error:
       description: Error code when the attempt failed.
       type: str
+  sample:
+    - {"source": "http://models.site.example:8080/v2/models/org/nvidia/team/tao/peoplenet/v2.3.4/files?redirect=true&path=model.onnx",
+       "method": "GET", "range_start": 0, "status": 200, "bytes": 53474074, "error": "transfer_interrupted"}
+    - {"source": "http://models.site.example:8080/v2/models/org/nvidia/team/tao/peoplenet/v2.3.4/files?redirect=true&path=model.onnx",
+       "method": "GET", "range_start": 53474074, "status": 206, "bytes": 35649382, "error": null}
 controller:
   description: With O(controller_cache), the controller's download - C(path), C(sha256), C(size),
     C(source) (the origin URL, null on a cache hit), C(bytes_transferred) (bytes from the origin in this

@@ -30,6 +30,10 @@ description:
   - Every probe is bounded in time (O(timeout)) and in size; the module changes nothing.
 author:
   - tao.fleet contributors (@tao-fleet)
+requirements:
+  - Python 3.6 or newer on the host (standard library only)
+  - on dGPU hosts, NVML (C(libnvidia-ml.so.1), part of the NVIDIA driver) or C(nvidia-smi) for the GPU facts;
+    without either they are reported unknown
 options:
   probe_interpreter:
     description:
@@ -66,6 +70,8 @@ extends_documentation_fragment:
   - tao.fleet.attributes
   - tao.fleet.attributes.facts
   - tao.fleet.attributes.sysroot
+  - tao.fleet.attributes.platform
+  - tao.fleet.attributes.action_group
 attributes:
   check_mode:
     support: full
@@ -83,6 +89,17 @@ seealso:
   - name: Platform facts reference (sources of every fact)
     description: docs/platform_facts.md in the collection.
     link: https://github.com/tao-fleet/tao.fleet/blob/main/docs/platform_facts.md
+  - module: tao.fleet.trt_engine
+    description: Builds for these facts (its O(tao.fleet.trt_engine#module:platform)).
+  - module: tao.fleet.engine_smoke
+    description: Takes these facts as its O(tao.fleet.engine_smoke#module:platform).
+  - module: tao.fleet.engine_deploy
+    description: Its O(tao.fleet.engine_deploy#module:quick_check) reads C(tao_store) (O(store)) to leave a host whose
+      deployment record matches alone.
+  - name: Role tao.fleet.deploy_model
+    description: Role P(tao.fleet.deploy_model#role) gathers these facts first and groups hosts by C(platform_class)
+      (C(ansible-doc -t role tao.fleet.deploy_model)).
+    link: https://github.com/tao-fleet/tao.fleet/tree/main/roles/deploy_model
 '''
 
 EXAMPLES = r'''
@@ -233,6 +250,7 @@ ansible_facts:
         platform_key_sha256:
           description: sha256 of C(platform_key) as canonical JSON (sorted keys, no spaces).
           type: str
+          sample: 7d2c9e4a1f6b3d8e0a5c2f7b9d4e1a6c3f8b0d5e2a7c4f9b1d6e3a8c5f0b2d7e
         platform_class:
           description: Short id for rollout grouping (JetPack and module on Jetson; GPU and driver
             branch on dGPU).
@@ -242,6 +260,7 @@ ansible_facts:
           description: Whether this host can build engines (platform known, compute capability known,
             TensorRT Python bindings importable).
           type: bool
+          sample: true
         reason:
           description: When C(supported) is false, what is missing and how to fix it.
           type: str
@@ -267,13 +286,16 @@ ansible_facts:
         path:
           description: The store path.
           type: str
+          sample: /var/lib/tao_fleet
         exists:
           description: Whether the store directory exists.
           type: bool
+          sample: true
         models:
           description: sha256 of every model file in C(<store>/models).
           type: list
           elements: str
+          sample: [3f0c1e6f4d9a2b5c8e7d6a1b0c9f8e7d6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d]
         engines:
           description: By model name, the fingerprints that have a C(model.engine), and the C(active),
             C(previous) and C(rolled_back_from) fingerprints (C(null) when unset).

@@ -35,10 +35,18 @@ description:
 version_added: 0.1.0
 author:
   - tao.fleet contributors (@tao-fleet)
+requirements:
+  - Python 3.6 or newer on the host
+  - the Python bindings of the host's TensorRT (C(tensorrt) or C(tensorrt_bindings); for TensorRT-RTX
+    C(tensorrt_rtx) or C(tensorrt_rtx_bindings)), to build an engine (reusing one does not import them)
+  - the Python C(cryptography) package or the C(openssl) command, to decrypt a C(.etlt) model (AES-256-CTR,
+    in memory)
 extends_documentation_fragment:
   - tao.fleet.attributes
   - tao.fleet.attributes.store
   - tao.fleet.attributes.sysroot
+  - tao.fleet.attributes.platform
+  - tao.fleet.attributes.action_group
   - tao.fleet.trt_engine
 attributes:
   action:
@@ -65,8 +73,15 @@ notes:
     tao-converter table, errors and what ran on real TensorRT-RTX in C(docs/trt_engine.md).
 seealso:
   - module: tao.fleet.platform_facts
+    description: The O(platform) facts, whose C(platform_key) goes into the fingerprint.
   - module: tao.fleet.model_fetch
+    description: Puts the model file into the store (O(model_path)).
+  - module: tao.fleet.engine_smoke
+    description: Tests the built engine before it is released.
   - module: tao.fleet.engine_release
+    description: Makes the engine active.
+  - module: tao.fleet.engine_deploy
+    description: Builds with this module's code and options, then tests and releases, in one host call.
 '''
 
 EXAMPLES = r'''
@@ -112,6 +127,7 @@ fingerprint:
   description: sha256 of RV(fingerprint_inputs) in canonical JSON; pass it to C(tao.fleet.engine_release).
   returned: success
   type: str
+  sample: 3f5c0e1b0b1f4c39a3d4f3cfa6a3b2e1d0c9b8a7f6e5d4c3b2a1908f7e6d5c4b
 fingerprint_inputs:
   description: What the fingerprint covers - C(model_sha256), C(platform) (the platform key), C(build) (the
     normalised options), C(calibration_sha256), C(schema).
@@ -121,24 +137,29 @@ model_name:
   description: Store name of the model.
   returned: success
   type: str
+  sample: peoplenet
 built:
   description: Whether this run built an engine.
   returned: success
   type: bool
+  sample: true
 reused:
   description: Whether an intact engine with this fingerprint was already in the store (nothing built), or a
     parallel build published it first.
   returned: success
   type: bool
+  sample: false
 shared:
   description: Whether the engine came from the engine share (O(engine_share) or O(shared_engine)) in this
     run, checked and installed into the store; nothing was built.
   returned: success
   type: bool
+  sample: false
 missing:
   description: With O(build=false), true when the engine is neither in the store nor in O(shared_engine).
   returned: success
   type: bool
+  sample: false
 share:
   description: With O(engine_share), what the controller did - C(path) (the share entry), C(found) (an entry
     was there), C(used) (the host installed it), C(published) (this host built and published it),
@@ -151,6 +172,7 @@ build_seconds:
     mode.
   returned: success
   type: float
+  sample: 412.6
 tensorrt:
   description: The TensorRT the facts name and the build used - C(version), C(flavour) (C(tensorrt) or
     C(tensorrt_rtx)), C(test_double), C(label), C(generation).
