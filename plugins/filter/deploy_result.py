@@ -55,6 +55,12 @@ def platform_summary(facts):
     }
 
 
+def platform_warnings(facts):
+    """The warnings tao.fleet.platform_facts put in its facts, as text (none when the facts have none)."""
+    warnings = facts.get('warnings') if isinstance(facts, dict) else None
+    return [str(warning) for warning in warnings] if isinstance(warnings, list) else []
+
+
 def model_summary(choice, fetched, name):
     choice = choice if isinstance(choice, dict) else {}
     artifact = choice.get('artifact') if isinstance(choice.get('artifact'), dict) else {}
@@ -282,8 +288,7 @@ def deploy_model_result(outputs):
     result['active_engine'] = (release['active'] if release and not check_mode else store_before.get('active'))
     result['warnings'] = _reactivation_warnings(store_before, release, check_mode)
     # the platform's own warnings (tao.fleet.platform_facts), for the report rather than every run's console
-    result['platform_warnings'] = [str(w) for w in platform.get('warnings') or []] if isinstance(
-        platform.get('warnings'), list) else []
+    result['platform_warnings'] = platform_warnings(platform)
     if check_mode:
         # what a real run would do; nothing on the host changed
         result['check_mode'] = True
@@ -311,8 +316,7 @@ def deploy_model_rolled_back(result, rollback, failure=None, fingerprint=None, c
         result['check_mode'] = True
     if isinstance(platform, dict) and platform and not result.get('platform'):
         result.update(platform=platform_summary(platform), platform_class=platform.get('platform_class'),
-                      platform_warnings=[str(w) for w in platform.get('warnings') or []]
-                      if isinstance(platform.get('warnings'), list) else [])
+                      platform_warnings=platform_warnings(platform))
     rolled = _ran(rollback)
     error = error_summary(failure, 'rollback')
     if error:

@@ -309,6 +309,7 @@ def rollout_verdict(plan, results):
                'failure_threshold': wave['failure_threshold']} for wave in plan['waves']]
     summary = ', '.join('%d %s' % (counts[status], status) for status in sorted(counts))
     check_mode = any(isinstance(result, dict) and bool(result.get('check_mode')) for result in results.values())
+    finished = 'would finish' if check_mode else 'finished'
     model = plan.get('model') or 'the model'
     lines = []
     if halted:
@@ -325,12 +326,10 @@ def rollout_verdict(plan, results):
             lines.append('No host had switched engines in this run, so none was rolled back.')
     elif problems:
         lines.append('Rollout %s of %s %s, but not on every host: %d of %d failed or were unreachable.'
-                     % (plan.get('id') or '', model, 'would finish' if check_mode else 'finished', len(problems),
-                        len(hosts)))
+                     % (plan.get('id') or '', model, finished, len(problems), len(hosts)))
     else:
         lines.append('Rollout %s of %s %s on %d hosts (%s).'
-                     % (plan.get('id') or '', model, 'would finish' if check_mode else 'finished', len(hosts),
-                        summary or 'no hosts'))
+                     % (plan.get('id') or '', model, finished, len(hosts), summary or 'no hosts'))
     if problems:
         lines.append('Failed or unreachable (%d): %s.' % (len(problems), '; '.join(problems)))
     warned = [host for host in hosts if isinstance(results.get(host), dict) and results[host].get('platform_warnings')]

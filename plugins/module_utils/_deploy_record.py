@@ -45,9 +45,10 @@ KEY_SKIPS = ('engine_share', 'model_key', 'quick_check', 'deploy_record_id', 'sh
 FETCH_KEY_KEEPS = ('name',)
 
 
-def _is_true(value):
-    # A task's options may still be strings here ("false" from a template). Not ansible's boolean(): this
-    # file is imported through _store outside Ansible too (the build child, scripts), standard library only.
+def is_true(value):
+    """A flag that may still be text ('false' from a template): Ansible's truthy words, standard library only."""
+    # Not ansible's boolean(): this file is imported through _store outside Ansible too (the build child,
+    # scripts), and by _report.
     if isinstance(value, str):
         return value.strip().lower() in ('1', 'true', 'yes', 'on', 'y', 't')
     return bool(value)
@@ -63,7 +64,7 @@ def deploy_key(args, model_sha256, fingerprint_schema):
         return None, 'the model\'s sha256 is not known before the call (no fetch.controller_cache or fetch.sha256)'
     if not isinstance(platform, dict) or not isinstance(platform.get('platform_key'), dict):
         return None, 'no platform facts in platform'
-    for name, value in (('smoke.rerun', _is_true((args.get('smoke') or {}).get('rerun'))),
+    for name, value in (('smoke.rerun', is_true((args.get('smoke') or {}).get('rerun'))),
                         ('keep_decrypted_model', args.get('keep_decrypted_model')),
                         ('converter_args', args.get('converter_args'))):
         if value:

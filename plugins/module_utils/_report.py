@@ -23,6 +23,9 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
+# a flag that came through a template may be text ('False'): one reading of it, the deployment record's
+from ansible_collections.tao.fleet.plugins.module_utils._deploy_record import is_true
+
 SCHEMA = 1
 
 # Display order: what needs an operator first.
@@ -70,13 +73,6 @@ def _number(value):
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-def _truth(value):
-    """A flag that may have come through a template as text ('False' is false)."""
-    if isinstance(value, str):
-        return value.strip().lower() in ('1', 'true', 'yes', 'on')
-    return bool(value)
 
 
 def _median(values):
@@ -204,7 +200,7 @@ def normalize_result(host, result, missing_status='unreachable'):
         entry['error'] = {'msg': str(entry['error']), 'cause': None, 'fix': None, 'code': None,
                           'stage': entry.get('stage')}
     entry['changed'] = bool(entry['changed'])
-    entry['check_mode'] = _truth(entry['check_mode'])
+    entry['check_mode'] = is_true(entry['check_mode'])
     for key in ('warnings', 'platform_warnings'):
         warnings = entry.get(key)
         entry[key] = [str(w) for w in warnings] if isinstance(warnings, list) else []
@@ -342,7 +338,7 @@ def summarize(entries, rollout):
     return {
         'kind': kind,
         # a --check run: nothing changed, the statuses say what a real run would do
-        'check_mode': _truth(rollout.get('check_mode')) or any(entry['check_mode'] for entry in entries),
+        'check_mode': is_true(rollout.get('check_mode')) or any(entry['check_mode'] for entry in entries),
         'warnings': _count(entries, lambda entry: bool(entry['warnings'] or entry['platform_warnings'])),
         'hosts': len(entries),
         'by_status': by_status,
