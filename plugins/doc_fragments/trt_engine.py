@@ -165,6 +165,13 @@ options:
         C(manifest.json) in that directory; it is checked the same way.
       - The action plugin sets it for O(engine_share), saving a file copy per host.
     type: dict
+  shared_sha256:
+    description:
+      - The sha256 that the engine in O(shared_engine) must have, besides the one its manifest names.
+      - The action plugin sets it for O(engine_share) from the controller's share index (the sha256 the
+        controller computed itself when it fetched the engine from its builder), so that an entry changed in
+        the share is refused even when its manifest was changed with it.
+    type: str
   build:
     description:
       - When false and no intact engine with this fingerprint is in the store (or in O(shared_engine)),

@@ -717,9 +717,11 @@ def build_and_publish(plan, check_mode):
 
 # ---- the engine share: an engine built on another host with the same fingerprint ------------------
 
-def _shared_entry_problem(plan, directory, manifest=None):
+def _shared_entry_problem(plan, directory, manifest=None, expected_sha256=None):
     """(manifest, None) when ``directory`` holds an engine for exactly this fingerprint whose bytes
-    match its manifest (``manifest``, when the caller sent it along instead of a file), else (None, why not)."""
+    match its manifest (``manifest``, when the caller sent it along instead of a file) and, when given,
+    ``expected_sha256`` (the sha256 the controller's share index recorded when it fetched the engine from
+    its builder: the manifest is the builder's own word, the index is not), else (None, why not)."""
     if manifest is None:
         try:
             with open(os.path.join(directory, MANIFEST_FILE), 'rb') as handle:
@@ -743,16 +745,19 @@ def _shared_entry_problem(plan, directory, manifest=None):
         return None, '%s is missing or unreadable (%s)' % (ENGINE_FILE, err)
     if digest != engine.get('sha256'):
         return None, '%s has sha256 %s, its manifest says %s' % (ENGINE_FILE, digest, engine.get('sha256'))
+    if expected_sha256 is not None and digest != expected_sha256:
+        return None, ('%s has sha256 %s, the controller\'s share index recorded %s when it took the engine from '
+                      'its builder' % (ENGINE_FILE, digest, expected_sha256))
     return manifest, None
 
 
-def import_shared(plan, directory, check_mode, may_build=True, manifest=None):
+def import_shared(plan, directory, check_mode, may_build=True, manifest=None, expected_sha256=None):
     """Install the engine in ``directory`` (model.engine + manifest.json from the engine share; the
     manifest may come as ``manifest`` instead) into the store as if it had been built here, after checking
     that it is this host's fingerprint and that its bytes are the ones its manifest names. Returns the
     module result, or None (with a warning in ``plan.warnings``) when the entry cannot be used: the caller
     then builds."""
-    manifest, problem = _shared_entry_problem(plan, directory, manifest)
+    manifest, problem = _shared_entry_problem(plan, directory, manifest, expected_sha256)
     if problem is not None:
         plan.warnings.append('The shared engine in %s was not used: %s. %s' % (
             directory, problem, 'Building it here instead.' if may_build else
@@ -806,6 +811,7 @@ def ensure_engine(params, check_mode=False):
     params = dict(params)
     shared_engine = params.pop('shared_engine', None)
     shared_manifest = params.pop('shared_manifest', None)
+    shared_sha256 = params.pop('shared_sha256', None)
     may_build = params.pop('build', True)
     plan = EnginePlan(params)
     status = plan.store.verify(plan.name, plan.fingerprint)
@@ -813,7 +819,7 @@ def ensure_engine(params, check_mode=False):
         return reuse(plan, status, check_mode), plan.warnings
     if shared_engine:
         imported = import_shared(plan, shared_engine, check_mode, may_build=may_build is not False,
-                                 manifest=shared_manifest)
+                                 manifest=shared_manifest, expected_sha256=shared_sha256)
         if imported is not None:
             return imported, plan.warnings
     if may_build is False:

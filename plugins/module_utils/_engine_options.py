@@ -36,6 +36,7 @@ ENGINE_OPTION_SPEC = dict(
     engine_share=dict(type='path'),
     shared_engine=dict(type='path'),
     shared_manifest=dict(type='dict'),
+    shared_sha256=dict(type='str'),
     build=dict(type='bool', default=True),
     store=dict(type='path', default='/var/lib/tao_fleet'),
     sysroot=dict(type='path', default='/'),

@@ -16,23 +16,32 @@ import os
 
 import pytest
 
+from ansible.errors import AnsibleError
+
+from ansible_collections.tao.fleet.plugins.action import trt_engine as share_action
 from ansible_collections.tao.fleet.plugins.action.engine_deploy import ActionModule as EngineDeployAction
 from ansible_collections.tao.fleet.plugins.action.engine_deploy import unfit_choice
 from ansible_collections.tao.fleet.plugins.action.trt_engine import ActionModule as EngineAction
 from ansible_collections.tao.fleet.plugins.action.trt_engine import (
     ShareLock, entry_problem, prediction_key, read_prediction, share_entry, write_prediction)
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
+from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import normalise_platform_key, sha256_of
 
-FINGERPRINT = 'ab' * 32
+PLATFORM = {'platform_class': 'jetpack6.2-orin_nx_16gb', 'hostname_like_fact': 'orin-01',
+            'platform_key': {'kind': 'jetson', 'module': 'p3767-0000', 'tensorrt': '10.3.0.30'}}
+INPUTS = {'schema': 1, 'model_sha256': 'c' * 64, 'platform': normalise_platform_key(PLATFORM['platform_key']),
+          'build': {'precision': 'fp16'}, 'calibration_sha256': None}
+# the fingerprint is the hash of the manifest's inputs (the controller checks it before publishing)
+FINGERPRINT = sha256_of(INPUTS)
 ENGINE = b'engine bytes ' * 1000
 
 
-def write_entry(directory, engine=ENGINE, fingerprint=FINGERPRINT):
+def write_entry(directory, engine=ENGINE, fingerprint=FINGERPRINT, inputs=None):
     os.makedirs(directory)
     with open(os.path.join(directory, 'model.engine'), 'wb') as handle:
         handle.write(engine)
-    manifest = {'fingerprint': fingerprint, 'engine': {'file': 'model.engine', 'size': len(ENGINE),
-                                                       'sha256': hashlib.sha256(ENGINE).hexdigest()}}
+    manifest = {'fingerprint': fingerprint, 'inputs': INPUTS if inputs is None else inputs,
+                'engine': {'file': 'model.engine', 'size': len(ENGINE), 'sha256': hashlib.sha256(ENGINE).hexdigest()}}
     with open(os.path.join(directory, 'manifest.json'), 'w') as handle:
         json.dump(manifest, handle)
     return directory
@@ -79,10 +88,6 @@ def test_a_second_process_waits_for_the_first_to_release_the_fingerprint(tmp_pat
     waiter.join(30)
     assert out.get(timeout=5) == 'published'
     assert os.listdir(os.path.join(share, '.locks')) == [FINGERPRINT + '.lock']
-
-
-PLATFORM = {'platform_class': 'jetpack6.2-orin_nx_16gb', 'hostname_like_fact': 'orin-01',
-            'platform_key': {'kind': 'jetson', 'module': 'p3767-0000', 'tensorrt': '10.3.0.30'}}
 
 
 def engine_args(**overrides):
@@ -195,8 +200,14 @@ class LyingHost(EngineAction):
         self.calls.append(extra)
         return dict(self.answers.pop(0))
 
-    def _copy_to_host(self, entry):
-        return {'shared_engine': '/host/tmp'}
+    def _copy_to_host(self, entry, *rest):
+        copied = super(LyingHost, self)._copy_to_host(entry, *rest) if rest else {}
+        copied['shared_engine'] = '/host/tmp'
+        return copied
+
+
+def copy_to_task_dir_stub(action, files):
+    return '/host/tmp', ['/host/tmp/' + name for _path, name in files]
 
 
 def tree(root):
@@ -238,9 +249,7 @@ def test_an_honest_host_still_builds_and_publishes_under_the_share(tmp_path):
     share = tmp_path / 'share'
     share.mkdir()
     host_dir = write_entry(str(tmp_path / 'host' / 'built'))
-    action = LyingHost([{'missing': True, 'fingerprint': FINGERPRINT},
-                        {'built': True, 'fingerprint': FINGERPRINT,
-                         'engine_path': os.path.join(host_dir, 'model.engine')}])
+    action = LyingHost([{'missing': True, 'fingerprint': FINGERPRINT}, built_answer(host_dir)])
     answer = action._with_share(str(share), engine_args(), {})
     assert answer['share']['published'] is True
     assert answer['share']['path'] == os.path.join(os.path.realpath(str(share)), FINGERPRINT)
@@ -276,3 +285,196 @@ def test_a_prediction_of_64_characters_that_is_a_path_is_no_prediction(tmp_path)
     with open(os.path.join(share, '.predictions', 'k' * 64), 'w') as handle:
         handle.write(traversal)
     assert read_prediction(share, 'k' * 64) is None
+
+
+# ---- row 2: the controller is the authority for the share; row 7: a failed publish keeps the result -------
+
+def built_answer(host_dir, fingerprint=FINGERPRINT, size=None):
+    """What the module answers after building: its engine in ``host_dir`` (the host's store)."""
+    if size is None:
+        size = os.path.getsize(os.path.join(host_dir, 'model.engine'))
+    return {'built': True, 'changed': True, 'fingerprint': fingerprint, 'stage': 'release',
+            'engine_path': os.path.join(host_dir, 'model.engine'), 'manifest': {'engine': {'size': size}},
+            'release': {'changed': True, 'active': fingerprint}}
+
+
+@pytest.fixture
+def share(tmp_path, monkeypatch):
+    """A share in which the canary orin-01 published its engine through the controller, as a run leaves it."""
+    monkeypatch.setattr(share_action, 'copy_to_task_dir', copy_to_task_dir_stub)
+    directory = tmp_path / 'share'
+    directory.mkdir()
+    canary = write_entry(str(tmp_path / 'canary' / 'built'))
+    action = LyingHost([{'missing': True, 'fingerprint': FINGERPRINT}, built_answer(canary)])
+    answer = action._with_share(str(directory), engine_args(), {'inventory_hostname': 'orin-01'})
+    assert answer['share']['published'] is True and not answer.get('failed'), answer
+    return str(directory)
+
+
+def read_index(share, fingerprint=FINGERPRINT):
+    with open(os.path.join(share, '.index', fingerprint + '.json')) as handle:
+        return json.load(handle)
+
+
+def test_the_controller_records_its_own_sha256_builder_time_and_size_of_what_it_fetched(share):
+    record = read_index(share)
+    assert record['sha256'] == hashlib.sha256(ENGINE).hexdigest() and record['size'] == len(ENGINE)
+    assert record['builder'] == 'orin-01' and record['fingerprint'] == FINGERPRINT
+    assert record['published_at'].endswith('Z')
+    with open(os.path.join(share, FINGERPRINT, 'manifest.json'), 'rb') as handle:
+        assert record['manifest_sha256'] == hashlib.sha256(handle.read()).hexdigest()
+
+
+def test_an_importing_host_gets_the_recorded_sha256_and_may_not_build(share):
+    action = LyingHost([{'missing': True, 'fingerprint': FINGERPRINT},
+                        {'shared': True, 'changed': True, 'fingerprint': FINGERPRINT}])
+    answer = action._with_share(share, engine_args(), {'inventory_hostname': 'orin-02'})
+    assert answer['share']['used'] is True and not answer.get('failed')
+    imported = action.calls[1]
+    assert imported['shared_sha256'] == read_index(share)['sha256'] and imported['build'] is False
+    assert imported['shared_manifest']['fingerprint'] == FINGERPRINT
+
+
+def test_a_later_hosts_i_built_it_claim_never_replaces_an_intact_entry(share, tmp_path):
+    before = tree(share)
+    own = write_entry(str(tmp_path / 'liar' / 'built'), engine=b'evil plan ' * 500)
+    action = LyingHost([{'missing': True, 'fingerprint': FINGERPRINT}, built_answer(own)])
+    answer = action._with_share(share, engine_args(), {'inventory_hostname': 'orin-03'})
+    assert answer['failed'] is True and answer['error_code'] == 'share_entry_refused', answer
+    assert 'orin-03 refused the engine share entry' in answer['msg'] and 'orin-01' in answer['msg']
+    assert answer['fix'] and answer['cause']
+    assert answer['release'] == {'changed': True, 'active': FINGERPRINT}    # the host's own answer is kept
+    assert tree(share) == before and action._connection.fetched == []
+
+
+def test_a_host_that_refuses_an_intact_entry_fails_clearly_and_the_entry_stays(share):
+    before = tree(share)
+    refusal = 'The shared engine in /host/tmp was not used: model.engine has sha256 0000. The engine stays missing'
+    action = LyingHost([{'missing': True, 'fingerprint': FINGERPRINT},
+                        {'missing': True, 'fingerprint': FINGERPRINT, 'warnings': [refusal]}])
+    answer = action._with_share(share, engine_args(), {'inventory_hostname': 'orin-04'})
+    assert answer['failed'] is True and answer['error_code'] == 'share_entry_refused'
+    assert 'The host said: ' + refusal in answer['msg']
+    assert len(action.calls) == 2 and tree(share) == before        # never asked to build over the entry
+
+
+def test_an_entry_changed_in_the_share_is_replaced_by_the_host_that_refused_it(share, tmp_path):
+    # someone with write access to the share changed engine and manifest together: the host refuses it on
+    # the controller's sha256, the controller's own check agrees, and that host builds and publishes
+    evil = b'E' * len(ENGINE)
+    with open(os.path.join(share, FINGERPRINT, 'model.engine'), 'wb') as handle:
+        handle.write(evil)
+    rebuilt = write_entry(str(tmp_path / 'orin-05' / 'built'))
+    action = LyingHost([{'missing': True, 'fingerprint': FINGERPRINT},
+                        {'missing': True, 'fingerprint': FINGERPRINT},
+                        built_answer(rebuilt)])
+    answer = action._with_share(share, engine_args(), {'inventory_hostname': 'orin-05'})
+    assert not answer.get('failed') and answer['share']['published'] is True, answer
+    assert answer['share']['replaced_corrupt'] is True and 'controller recorded' in answer['share']['replaced_reason']
+    assert 'build' not in action.calls[2]                            # the build call, under the lock
+    assert read_index(share)['builder'] == 'orin-05'
+    with open(os.path.join(share, FINGERPRINT, 'model.engine'), 'rb') as handle:
+        assert handle.read() == ENGINE
+
+
+def test_an_entry_without_a_controller_record_is_never_sent_to_a_host(tmp_path, monkeypatch):
+    # what a share made before the index, or by hand, holds: the first host builds and the controller records it
+    monkeypatch.setattr(share_action, 'copy_to_task_dir', copy_to_task_dir_stub)
+    share = tmp_path / 'share'
+    write_entry(str(share / FINGERPRINT), engine=b'unrecorded ' * 100)
+    built = write_entry(str(tmp_path / 'host' / 'built'))
+    action = LyingHost([{'missing': True, 'fingerprint': FINGERPRINT}, built_answer(built)])
+    answer = action._with_share(str(share), engine_args(), {'inventory_hostname': 'orin-06'})
+    assert [call.get('shared_engine') for call in action.calls] == [None, None]
+    assert answer['share']['published'] is True and read_index(str(share))['builder'] == 'orin-06'
+
+
+def test_a_builder_whose_manifest_names_another_platform_is_not_published(tmp_path):
+    # a canary of one class publishing under the fingerprint of another class's engine
+    other = dict(INPUTS, platform=normalise_platform_key({'kind': 'dgpu', 'tensorrt': '10.3.0.30'}))
+    share = tmp_path / 'share'
+    share.mkdir()
+    built = write_entry(str(tmp_path / 'host' / 'built'), fingerprint=sha256_of(other), inputs=other)
+    action = LyingHost([{'missing': True, 'fingerprint': sha256_of(other)}, built_answer(built, sha256_of(other))])
+    answer = action._with_share(str(share), engine_args(), {})
+    assert answer['share']['published'] is False and 'another platform' in answer['share']['publish_problem']
+    assert not os.path.exists(str(share / sha256_of(other)))
+
+
+@pytest.mark.parametrize('fault', ['disk_full', 'fetch_fails', 'index_unwritable'])
+def test_a_failed_publish_after_the_host_switched_keeps_its_result(tmp_path, monkeypatch, fault):
+    share = tmp_path / 'share'
+    share.mkdir()
+    built = write_entry(str(tmp_path / 'host' / 'built'))
+    action = LyingHost([{'missing': True, 'fingerprint': FINGERPRINT}, built_answer(built)])
+    if fault == 'disk_full':
+        def no_space(*args, **kwargs):
+            raise OSError(28, 'No space left on device')
+        monkeypatch.setattr(share_action.tempfile, 'mkdtemp', no_space)
+    elif fault == 'fetch_fails':
+        def broken(remote, local):
+            raise AnsibleError('failed to transfer file to %s' % local)
+        action._connection.fetch_file = broken
+    else:
+        os.makedirs(str(share / '.index' / (FINGERPRINT + '.json')))   # a directory where the record goes
+    answer = action._with_share(str(share), engine_args(), {})
+    assert not answer.get('failed') and answer['built'] is True
+    assert answer['release'] == {'changed': True, 'active': FINGERPRINT}   # what the rollback looks for
+    assert answer['share']['published'] is False and answer['share']['publish_problem']
+    assert any('was not published to the engine share' in w for w in answer['warnings'])
+    assert not os.path.exists(str(share / FINGERPRINT))
+    assert [name for name in os.listdir(str(share)) if name.startswith('.tmp-')] == []
+
+
+def test_a_read_only_share_fails_before_the_host_builds(tmp_path, monkeypatch):
+    share = tmp_path / 'share'
+    share.mkdir()
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, 'Read-only file system')
+    monkeypatch.setattr(share_action.os, 'makedirs', read_only)
+    action = LyingHost([{'missing': True, 'fingerprint': FINGERPRINT}, {'built': True}])
+    with pytest.raises(TaoFleetError) as raised:
+        action._with_share(str(share), engine_args(), {})
+    assert raised.value.code == 'share_unwritable' and 'nothing was built' in raised.value.fix
+    assert len(action.calls) == 1
+
+
+# ---- row 14: the size of a fetched engine is bounded; the share lock has a timeout ---------------------
+
+def test_an_engine_larger_than_the_bound_or_than_the_host_said_is_not_fetched_or_kept(tmp_path):
+    share = tmp_path / 'share'
+    share.mkdir()
+    built = write_entry(str(tmp_path / 'host' / 'built'))
+    action = LyingHost([{'missing': True, 'fingerprint': FINGERPRINT},
+                        built_answer(built, size=share_action.MAX_ENGINE_BYTES + 1)])
+    answer = action._with_share(str(share), engine_args(), {})
+    assert answer['share']['published'] is False and action._connection.fetched == []
+    assert 'engine size' in answer['share']['publish_problem']
+    action = LyingHost([{'missing': True, 'fingerprint': FINGERPRINT}, built_answer(built, size=10)])
+    answer = action._with_share(str(share), engine_args(), {})
+    assert answer['share']['published'] is False and 'not the 10 bytes' in answer['share']['publish_problem']
+    assert not os.path.exists(str(share / FINGERPRINT))
+
+
+def _hold_lock(share, ready, release):
+    with ShareLock(share, FINGERPRINT):
+        ready.set()
+        release.wait(30)
+
+
+def test_the_share_lock_gives_up_after_its_timeout(tmp_path):
+    share = str(tmp_path / 'share')
+    ready, release = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold_lock, args=(share, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(TaoFleetError) as raised:
+            with ShareLock(share, FINGERPRINT, timeout=0.5):
+                pass
+        assert raised.value.code == 'share_busy' and raised.value.fix
+    finally:
+        release.set()
+        holder.join(30)
+    assert share_action.lock_timeout({'build_timeout': 600}) == 600 + share_action.LOCK_MARGIN_SECONDS

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import importlib
 import json
 import os
@@ -115,6 +116,32 @@ def test_an_entry_whose_engine_bytes_differ_is_ignored_and_the_engine_built(cana
     assert any('was not used' in warning and 'sha256' in warning for warning in warnings), warnings
     with open(result['engine_path'], 'rb') as mine, open(built['engine_path'], 'rb') as good:
         assert mine.read() == good.read()
+
+
+def test_an_entry_changed_with_its_manifest_is_refused_by_the_controllers_sha256(canary):
+    # issue 16, row 2: someone replaced engine and manifest together (the manifest is the builder's own word);
+    # the sha256 the controller recorded when it fetched the engine from its builder still tells
+    host, built, share = canary
+    flip_an_engine_byte(share)
+    path = os.path.join(share, 'manifest.json')
+    with open(path) as handle:
+        manifest = json.load(handle)
+    with open(os.path.join(share, 'model.engine'), 'rb') as handle:
+        manifest['engine']['sha256'] = hashlib.sha256(handle.read()).hexdigest()
+    with open(path, 'w') as handle:
+        json.dump(manifest, handle)
+    recorded = built['manifest']['engine']['sha256']
+    store = other_store(host)
+    result, warnings = _engine.ensure_engine(host.params(precision='fp16', store=store, shared_engine=share,
+                                                         shared_sha256=recorded, build=False))
+    assert (result['missing'], result['shared']) == (True, False)
+    assert any('share index recorded %s' % recorded in warning for warning in warnings), warnings
+    # the entry as the controller recorded it is taken
+    shutil.rmtree(share)
+    shutil.copytree(os.path.dirname(built['engine_path']), share)
+    result, _warnings = _engine.ensure_engine(host.params(precision='fp16', store=store, shared_engine=share,
+                                                          shared_sha256=recorded, build=False))
+    assert result['shared'] is True
 
 
 def test_an_entry_of_another_fingerprint_is_ignored(canary):
