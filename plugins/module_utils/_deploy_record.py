@@ -40,7 +40,7 @@ DEPLOYS_DIR = 'deploys'
 MAX_RECORD_BYTES = 64 * 1024
 # options that do not decide what the host ends up with, or that are secrets, or controller paths
 KEY_SKIPS = ('engine_share', 'model_key', 'quick_check', 'deploy_record_id', 'shared_engine', 'shared_manifest',
-             'build')
+             'shared_sha256', 'build')
 # of ``fetch``: the model is named by its sha256 and its name link; where it comes from does not count
 FETCH_KEY_KEEPS = ('name',)
 
@@ -148,19 +148,32 @@ def record_summary(result):
 
 def write_record(store, key, result, calibration_cache=None):
     """Record a successful deployment (``result``: engine_deploy's) under ``key``, its ``deploy_record_id``.
-    Returns None, or why it could not be written: a missing record only costs the next run its host call."""
+    Returns None, or why it could not be written: a missing record only costs the next run its host call.
+
+    Under the model's store lock (the one every release takes), and only while ``active`` is still this
+    deployment's engine: two runs at once on one host must not pair one run's options with the other run's
+    ``active`` link (a later quick_check would then leave the host alone on the wrong engine)."""
     from ansible_collections.tao.fleet.plugins.module_utils._atomic import real_dir, write_file
     from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
+    from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore
     try:
-        files = [[path] + _stat(path) for path in _files_of(result, calibration_cache)]
-        links = [[path, os.readlink(path)] for path in _links_of(result)]
-        record = {'schema': RECORD_SCHEMA, 'key': key, 'files': files, 'links': links,
-                  'recorded_at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-                  'result': record_summary(result)}
-        path = record_path(store, result['model_name'])
-        # deploys/ is never a symlink a local user planted (write_file replaces a link at the record's name)
-        real_dir(store, os.path.dirname(path), create=True)
-        write_file(path, json.dumps(record, sort_keys=True).encode('utf-8'))
+        engines = EngineStore(store)
+        with engines._lock(result['model_name']):  # pylint: disable=protected-access
+            active = (result.get('release') or {}).get('engine_path')
+            now = os.readlink(os.path.dirname(active)) if active else None
+            if now != result['fingerprint']:
+                return ('another run switched %s to %s after this one released %s; its record stays that run\'s '
+                        'to write' % (os.path.dirname(active) if active else 'the active link', now,
+                                      result['fingerprint']))
+            files = [[path] + _stat(path) for path in _files_of(result, calibration_cache)]
+            links = [[path, os.readlink(path)] for path in _links_of(result)]
+            record = {'schema': RECORD_SCHEMA, 'key': key, 'files': files, 'links': links,
+                      'recorded_at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+                      'result': record_summary(result)}
+            path = record_path(store, result['model_name'])
+            # deploys/ is never a symlink a local user planted (write_file replaces a link at the record's name)
+            real_dir(store, os.path.dirname(path), create=True)
+            write_file(path, json.dumps(record, sort_keys=True).encode('utf-8'))
     except (OSError, TaoFleetError, KeyError, TypeError, ValueError) as err:
         return str(err)
     return None

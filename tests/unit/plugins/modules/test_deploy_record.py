@@ -20,8 +20,9 @@ import os
 import pytest
 
 from ansible_collections.tao.fleet.plugins.module_utils._deploy_record import (
-    deploy_key, find_record, quick_result, read_records, record_path)
+    deploy_key, find_record, quick_result, read_records, record_path, write_record)
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import FINGERPRINT_SCHEMA
+from ansible_collections.tao.fleet.plugins.module_utils import _store as _store_module
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore
 from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_contents
 from ansible_collections.tao.fleet.tests.unit.plugins.modules.test_engine_deploy import (  # noqa: F401 pylint: disable=unused-import
@@ -98,6 +99,34 @@ def test_a_failed_deployment_leaves_the_earlier_record_which_still_holds(host):
     record = record_of(host)
     assert record['key'] == 'id-1' and record['intact'] is True
     assert record['result']['fingerprint'] == first['fingerprint']
+
+
+def test_a_run_whose_active_link_another_run_switched_meanwhile_records_nothing(host):
+    # issue 16, row 9: run A released its engine, run B (other options) switched active before A wrote its
+    # record; A's record would pair A's options with B's link, and a later quick_check would skip the host
+    first = deployed(host, record_id='run-b', precision='fp32')
+    os.unlink(record_path(host['store'], MODEL))
+    later = deployed(host, record_id='run-a', precision='fp16')
+    assert later['fingerprint'] != first['fingerprint']
+    os.unlink(record_path(host['store'], MODEL))
+    active = os.path.dirname(later['release']['engine_path'])
+    os.unlink(active)
+    os.symlink(first['fingerprint'], active)          # what run B's release leaves
+    problem = write_record(host['store'], 'run-a', later)
+    assert problem and 'another run switched' in problem and first['fingerprint'] in problem
+    assert not os.path.exists(record_path(host['store'], MODEL))
+
+
+def test_the_record_is_written_under_the_models_store_lock(host, monkeypatch):
+    result = deployed(host)
+    os.unlink(record_path(host['store'], MODEL))
+    store = EngineStore(host['store'], lock_timeout=0.2)
+    monkeypatch.setattr(_store_module, 'EngineStore', lambda root: EngineStore(root, lock_timeout=0.2))
+    with store._lock(MODEL):   # another task's release holds it
+        problem = write_record(host['store'], 'id-1', result)
+    assert problem and 'busy' in problem
+    assert not os.path.exists(record_path(host['store'], MODEL))
+    assert write_record(host['store'], 'id-1', result) is None
 
 
 def test_a_record_that_is_not_ours_is_ignored(host):
