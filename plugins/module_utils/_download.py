@@ -72,6 +72,8 @@ CAUSES = {
     'redirect_loop': 'the server redirects in circles',
     'redirect_refused': 'the server redirects to a URL that is not http(s), or from https to plain http',
     'ngc_auth_failed': 'NGC\'s token service did not hand out a session token',
+    'checksum_required': 'a plain http source was given no checksum: anyone on the network between the device '
+                         'and that server could send other bytes, and nothing would tell',
 }
 
 FIXES = {
@@ -102,6 +104,8 @@ FIXES = {
     'redirect_refused': 'Downloads follow redirects only to http(s) URLs and never from https to http: fix the '
                         'server\'s redirect, or give the final https URL (urls / mirror_url) directly.',
     'ngc_auth_failed': 'Check ngc_auth_url and that NGC\'s token service is reachable from the device.',
+    'checksum_required': 'Pin the file\'s sha256 (the catalog entry\'s sha256, deploy_model_sha256 or sha256), '
+                         'give checksum_url, or serve the file over https.',
 }
 
 
@@ -117,6 +121,11 @@ def redact_url(url):
         host = '[%s]' % host
     netloc = host if parts.port is None else '%s:%d' % (host, parts.port)
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def plain_http(url):
+    """Whether ``url`` is plain http, where only a checksum known beforehand proves the bytes."""
+    return urlsplit(url).scheme.lower() == 'http'
 
 
 def url_origin(url):
@@ -730,6 +739,10 @@ class ModelFetcher(object):
             failures = []
             for source in self.spec.sources:
                 try:
+                    if sha256 is None and md5 is None and plain_http(source.display):
+                        # issue 16 row 5: over plain http only a checksum known beforehand proves the bytes
+                        raise _SourceFailure('checksum_required', 'plain http without a sha256, md5 or '
+                                             'checksum_url; not downloaded')
                     self._from_source(source, partial, sha256, md5)
                 except _SourceFailure as failure:
                     failures.append((source.display, failure))

@@ -155,7 +155,8 @@ def test_hosts_cannot_reach_the_origin_themselves(runner, origin, tmp_path):
     run = runner.playbook(
         "- hosts: %s\n  gather_facts: false\n  tasks:\n"
         "    - tao.fleet.model_fetch:\n        urls: ['%s/SHA256SUMS']\n        store: '{{ tao_fleet_store }}'\n"
-        "        retries: 0\n        timeout: 5\n" % (HOSTS[0], origin.url))
+        # a sha256 (any): plain http without one is refused before the network is tried (issue 16, row 5)
+        "        sha256: '%s'\n        retries: 0\n        timeout: 5\n" % (HOSTS[0], origin.url, "0" * 64))
     assert run.rc != 0
     assert run.results[HOSTS[0]][-1]["result"]["error_code"] == "unreachable", run.results[HOSTS[0]][-1]
 

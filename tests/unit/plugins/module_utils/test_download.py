@@ -374,7 +374,28 @@ def test_md5_mismatch_fails(site, store):
     assert err.code == 'checksum_mismatch' and 'md5 expected' in err.msg
 
 
-def test_no_checksum_revalidates_with_head_and_redownloads_a_changed_file(site, store):
+@pytest.fixture
+def as_if_https(monkeypatch):
+    """The test mirror speaks plain http; a file without a checksum is taken only over https (issue 16, row 5),
+    and what follows (ref, HEAD revalidation) is the same for both."""
+    monkeypatch.setattr(_download, 'plain_http', lambda url: False)
+
+
+def test_plain_http_without_a_checksum_is_refused_and_the_next_source_tried(site, store, monkeypatch):
+    # issue 16, row 5: a plain http mirror needs a checksum; the https source after it is still tried
+    err = fails(FetchSpec(store=store, urls=[site.url + LEGACY_PATH], retries=0))
+    assert err.code == 'checksum_required' and 'sha256' in err.fix and 'https' in err.fix
+    assert site.log() == [] and not os.path.exists(os.path.join(store, 'models', _sha(site.model)))
+    https_like = site.url.replace('127.0.0.1', 'localhost') + LEGACY_PATH
+    monkeypatch.setattr(_download, 'plain_http', lambda url: '127.0.0.1' in url)
+    result = run(FetchSpec(store=store, urls=[site.url + LEGACY_PATH, https_like], retries=0)).result
+    assert result['source'] == https_like and result['sha256'] == _sha(site.model)
+    # with a checksum, plain http is fine: the bytes are proven
+    pinned = run(FetchSpec(store=str(store) + '-2', urls=[site.url + LEGACY_PATH], sha256=_sha(site.model))).result
+    assert pinned['checksum_from'] == 'sha256'
+
+
+def test_no_checksum_revalidates_with_head_and_redownloads_a_changed_file(site, store, as_if_https):
     spec = FetchSpec(store=store, urls=[site.url + LEGACY_PATH], retries=0)
     first = run(spec).result
     assert first['checksum_from'] == 'none'
@@ -389,7 +410,7 @@ def test_no_checksum_revalidates_with_head_and_redownloads_a_changed_file(site, 
     assert read(first['path']) == site.model
 
 
-def test_no_checksum_and_head_refused_downloads_again_and_is_unchanged_if_same_bytes(site, store):
+def test_no_checksum_and_head_refused_downloads_again_and_is_unchanged_if_same_bytes(site, store, as_if_https):
     spec = FetchSpec(store=store, urls=[site.url + LEGACY_PATH], retries=0)
     first = run(spec).result
     site.client.set_fault(LEGACY_PATH, status=405, methods=['HEAD'])
@@ -557,7 +578,7 @@ def test_key_never_sent_to_plain_urls_of_other_origin(site, store):
 
 def test_credentials_in_urls_become_basic_auth_for_that_origin_and_are_never_returned(site, store):
     url = 'http://user:secretpw@127.0.0.1:%d%s' % (site.process.port, LEGACY_PATH)
-    result = run(FetchSpec(store=store, urls=[url], retries=0)).result
+    result = run(FetchSpec(store=store, urls=[url], sha256=_sha(site.model), retries=0)).result
     assert 'secretpw' not in json.dumps(result)
     assert result['source'] == site.url + LEGACY_PATH
     assert [e['auth_scheme'] for e in site.log()] == ['Basic']
