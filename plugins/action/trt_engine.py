@@ -45,6 +45,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.tao.fleet.plugins.module_utils._atomic import make_dirs, read_bytes, write_file
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import normalise_platform_key, sha256_of
+from ansible_collections.tao.fleet.plugins.module_utils._secrets import hide_model_keys
 from ansible_collections.tao.fleet.plugins.module_utils._store_contents import store_has_engine, store_hint
 from ansible_collections.tao.fleet.plugins.plugin_utils.host_copy import copy_to_task_dir
 
@@ -348,7 +349,9 @@ class ActionModule(ActionBase):
         return None
 
     def _module(self, args, task_vars, **extra):
-        return self._execute_module(module_name=self.MODULE, module_args=dict(args, **extra), task_vars=task_vars)
+        # a private model key inside the catalog dicts goes to the host as model_key (no_log), never inside them
+        return self._execute_module(module_name=self.MODULE, module_args=hide_model_keys(dict(args, **extra)),
+                                    task_vars=task_vars)
 
     def _with_share(self, share, args, task_vars):
         key = prediction_key(args)

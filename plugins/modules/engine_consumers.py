@@ -233,6 +233,7 @@ error_code:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.tao.fleet.plugins.module_utils._secrets import protect
 from ansible_collections.tao.fleet.plugins.module_utils._consumers import write_consumers
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._stage_options import CONSUMER_FILE_OPTIONS
@@ -249,6 +250,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    protect(module)   # secrets inside options that are not no_log (issue 16, row 6)
     try:
         result, warnings = write_consumers(module.params, check_mode=module.check_mode, diff=module._diff)
     except TaoFleetError as err:

@@ -368,6 +368,7 @@ fix:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.tao.fleet.plugins.module_utils._secrets import protect
 from ansible_collections.tao.fleet.plugins.module_utils._deploy import DeployFailed, deploy
 from ansible_collections.tao.fleet.plugins.module_utils._engine_options import ENGINE_OPTION_SPEC
 from ansible_collections.tao.fleet.plugins.module_utils._fetch_options import ARGUMENT_SPEC as FETCH_OPTIONS
@@ -394,6 +395,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    protect(module)   # secrets inside options that are not no_log (issue 16, row 6)
     params = module.params
     if (params['fetch'] or {}).get('controller_cache'):
         module.fail_json(msg='fetch.controller_cache reached the module on the host: it is handled by the '

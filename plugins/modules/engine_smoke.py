@@ -309,6 +309,7 @@ error_code:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.tao.fleet.plugins.module_utils._secrets import protect
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._platform import gather
 from ansible_collections.tao.fleet.plugins.module_utils._smoke import smoke, smoke_failure, smoke_outcome
@@ -330,6 +331,7 @@ def main():
         mutually_exclusive=[('image', 'scene')],
         supports_check_mode=True,
     )
+    protect(module)   # secrets inside options that are not no_log (issue 16, row 6)
     params = module.params
     try:
         platform = params['platform'] or gather(params['sysroot'], probe_interpreter=False)

@@ -356,6 +356,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.tao.fleet.plugins.module_utils._secrets import protect
 from ansible_collections.tao.fleet.plugins.module_utils._download import FetchSpec, fetch_model
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._fetch_options import ARGUMENT_SPEC, FETCH_CONSTRAINTS
@@ -367,6 +368,7 @@ def main():
         supports_check_mode=True,
         **FETCH_CONSTRAINTS
     )
+    protect(module)   # secrets inside options that are not no_log (issue 16, row 6)
     if module.params['controller_cache']:
         module.fail_json(msg='controller_cache reached the module on the host: it is handled by the '
                              'tao.fleet.model_fetch action plugin on the controller.',

@@ -234,6 +234,7 @@ fix:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.tao.fleet.plugins.module_utils._secrets import protect
 from ansible_collections.tao.fleet.plugins.module_utils._engine import ensure_engine
 from ansible_collections.tao.fleet.plugins.module_utils._engine_options import ENGINE_OPTION_SPEC
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
@@ -244,6 +245,7 @@ def main():
         argument_spec=ENGINE_OPTION_SPEC,
         supports_check_mode=True,
     )
+    protect(module)   # secrets inside options that are not no_log (issue 16, row 6)
     if module.params['engine_share']:
         module.fail_json(msg='engine_share reached the module on the host: it is handled by the tao.fleet.trt_engine '
                              'action plugin on the controller.',
