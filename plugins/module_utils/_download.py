@@ -575,16 +575,19 @@ class ModelFetcher(object):
 
     def _fetch_small(self, url):
         """A checksum list (small): every failure is final, with the same causes as a model source."""
-        kind = 'url'
         net = self._network()
+        # as a model source: ``user:password@`` becomes Basic auth for that origin only, and the request goes
+        # to the URL without it (issue 16, row 14: with it in the URL the request never worked)
+        source = Source(url, 'url')
+        url = source.display
         try:
-            response, _final_url = self.http.open(url, {}, 'GET', lambda hop: self.credentials.for_url(hop, kind))
+            response, _final_url = self.http.open(url, {}, 'GET', self.credentials.for_source(source))
             with response:
                 return response.read(1 << 20).decode('utf-8', 'replace')
         except _SourceFailure as failure:
             raise self._all_failed([(url, failure)], 'the checksum list')
         except net.REQUEST_ERRORS as exc:
-            raise self._all_failed([(url, net.classify(exc, url, kind))], 'the checksum list')
+            raise self._all_failed([(url, net.classify(exc, url, source.kind))], 'the checksum list')
 
     # -- cache ------------------------------------------------------------------------------------
     def _final_path(self, sha256):

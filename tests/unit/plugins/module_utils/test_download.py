@@ -588,6 +588,15 @@ def test_credentials_in_urls_become_basic_auth_for_that_origin_and_are_never_ret
                 assert b'secretpw' not in read(os.path.join(root, name))
 
 
+def test_credentials_in_checksum_url_become_basic_auth_and_are_never_returned(site, store):
+    # issue 16, row 14: the list's user:password@ went into the request line and the request never worked
+    url = 'http://user:secretpw@127.0.0.1:%d/SHA256SUMS' % site.process.port
+    result = run(FetchSpec(store=store, urls=[site.url + LEGACY_PATH], checksum_url=url, retries=0)).result
+    assert result['sha256'] == _sha(site.model) and result['checksum_from'] == site.url + '/SHA256SUMS'
+    assert 'secretpw' not in json.dumps(result)
+    assert [e['auth_scheme'] for e in site.log() if e['path'].endswith('SHA256SUMS')] == ['Basic']
+
+
 # -- TLS --------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope='module')
