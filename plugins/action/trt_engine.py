@@ -362,6 +362,9 @@ class ActionModule(ActionBase):
             share_entry(share, first['fingerprint'])   # raises host_reply_invalid: nothing is written
         if key and first.get('fingerprint') and first['fingerprint'] != predicted:
             write_prediction(share, key, first['fingerprint'])
+        if self._built(first):
+            # asked with build: false, it says it built: a claim, never published
+            return self._claim_without_build(share, first, info, task_vars)
         if first.get('failed') or not first.get('missing'):
             if info:
                 first['share'] = info
@@ -454,6 +457,27 @@ class ActionModule(ActionBase):
                 'the entry. Other hosts of its class are not affected.',
             code='share_entry_refused', details={'entry': entry, 'sha256': record['sha256']}).to_result())
         failed.update(failed=True, changed=bool(answer.get('changed')))
+        return failed
+
+    def _claim_without_build(self, share, first, info, task_vars):
+        """The first call (``build: false``) answered ``built``: refused, whether or not an entry went along."""
+        fingerprint = first.get('fingerprint')
+        record = read_record(share, fingerprint) if is_fingerprint(fingerprint) else None
+        if info and record is not None and info.get('predicted') == fingerprint:
+            failed = self._refusal(share_entry(share, fingerprint), record, first, task_vars)
+        else:
+            failed = dict(first)
+            failed.update(TaoFleetError(
+                '%s answered that it built engine %s in a call that asked it not to build; nothing was published.'
+                % ((task_vars or {}).get('inventory_hostname', 'The host'), fingerprint),
+                cause='tao.fleet.trt_engine never builds with build: false: the answer was altered on its way or on '
+                      'that host, or the host runs a module that is not tao.fleet\'s.',
+                fix='Treat that host as compromised until checked (ansible-galaxy collection verify) and rerun; '
+                    'other hosts are not affected.',
+                code='host_reply_invalid').to_result())
+            failed.update(failed=True)
+        if info:
+            failed['share'] = info
         return failed
 
     def _first_call(self, share, predicted, args, task_vars):

@@ -347,6 +347,27 @@ def test_a_later_hosts_i_built_it_claim_never_replaces_an_intact_entry(share, tm
     assert tree(share) == before and action._connection.fetched == []
 
 
+@pytest.mark.parametrize('with_prediction', [True, False])
+def test_a_built_answer_to_the_first_call_is_a_claim_never_published(share, tmp_path, with_prediction):
+    # the first call says build: false (and may carry the predicted entry); an answer "built" is a lie
+    before = tree(share)
+    own = write_entry(str(tmp_path / 'liar' / 'built'), engine=b'E' * len(ENGINE))
+    task_vars = {'inventory_hostname': 'orin-07'}
+    if with_prediction:
+        task_vars['ansible_facts'] = {'tao_store': {'path': '/stores/orin-01', 'engines': {}, 'models': []}}
+    action = LyingHost([built_answer(own)])
+    answer = action._with_share(share, engine_args(), task_vars)
+    assert answer['failed'] is True and action._connection.fetched == [] and tree(share) == before
+    assert action.calls[0]['build'] is False
+    if with_prediction:
+        # the predicted entry went along with the call (and its recorded sha256): the entry stays
+        assert action.calls[0]['shared_sha256'] == read_index(share)['sha256']
+        assert answer['error_code'] == 'share_entry_refused' and 'orin-07 refused' in answer['msg'], answer
+    else:
+        assert 'shared_engine' not in action.calls[0]
+        assert answer['error_code'] == 'host_reply_invalid' and 'asked it not to build' in answer['msg'], answer
+
+
 def test_a_host_that_refuses_an_intact_entry_fails_clearly_and_the_entry_stays(share):
     before = tree(share)
     refusal = 'The shared engine in /host/tmp was not used: model.engine has sha256 0000. The engine stays missing'
