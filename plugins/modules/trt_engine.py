@@ -163,8 +163,10 @@ missing:
 share:
   description: With O(engine_share), what the controller did - C(path) (the share entry), C(found) (an entry
     was there), C(used) (the host installed it), C(published) (this host built and published it),
-    C(replaced_corrupt) (the entry it published replaced one that failed the check), C(waited_seconds)
-    (time spent waiting for another host's build of the same fingerprint).
+    C(replaced_corrupt) (the entry it published replaced one that failed the controller's check against its
+    share index; C(replaced_reason) says why), C(publish_problem) (why an engine this host built was not
+    published: the host keeps it), C(waited_seconds) (time spent waiting for another host's build of the
+    same fingerprint).
   returned: when O(engine_share) is set
   type: dict
 build_seconds:
@@ -219,7 +221,8 @@ error_code:
   description: Stable id of the failure, e.g. C(model_key_rejected), C(onnx_parse_failed), C(uff_unsupported),
     C(uff_input_required), C(int8_needs_calibration), C(dla_unavailable), C(dla_below_threshold),
     C(build_killed), C(build_out_of_memory), C(build_timeout), C(build_failed), C(disk_full),
-    C(platform_facts_stale), C(tensorrt_missing), C(invalid_argument).
+    C(platform_facts_stale), C(tensorrt_missing), C(invalid_argument); with O(engine_share), the controller's
+    C(host_reply_invalid), C(share_entry_invalid), C(share_entry_refused), C(share_unwritable), C(share_busy).
   returned: failure
   type: str
 cause:
