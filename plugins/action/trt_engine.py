@@ -394,9 +394,9 @@ class ActionModule(ActionBase):
             # the refusal's "stays missing" was about that call: the controller checked the entry and let it build
             warnings = [w.split(' The engine stays missing (build is false)')[0] for w in warnings]
         if info.get('replaced_reason') and answer.get('built'):
+            published = ' and published it in its place' if info['published'] else ''
             warnings.append('The engine share entry %s was not intact (%s): the controller removed it, this host '
-                            'built the engine%s.' % (entry, info['replaced_reason'], ' and published it in its place'
-                                                      if info['published'] else ''))
+                            'built the engine%s.' % (entry, info['replaced_reason'], published))
         if warnings:
             answer['warnings'] = warnings + [w for w in answer.get('warnings') or [] if w not in warnings]
         answer['share'] = info
@@ -450,7 +450,7 @@ class ActionModule(ActionBase):
             '%s refused the engine share entry %s, which is intact: its engine has the sha256 %s that the '
             'controller recorded when it took it from its builder %s (%s). The entry was kept; this host did '
             'not switch to it.%s' % (host, entry, record['sha256'], record.get('builder'), record.get('published_at'),
-                                      (' The host said: %s' % reasons[0]) if reasons else ''),
+                                     (' The host said: %s' % reasons[0]) if reasons else ''),
             cause='The copy sent to this host changed on its way or on the host (disk, memory), or the host '
                   'runs other code than this collection\'s and answers with a claim of its own.',
             fix='Check that host (ansible-galaxy collection verify, dmesg, free disk) and rerun it: it imports '

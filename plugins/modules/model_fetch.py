@@ -192,7 +192,7 @@ notes:
   - Failures name their cause and fix and carry C(error_code) - C(http_401), C(http_403), C(http_404),
     C(http_429), C(http_5xx), C(tls_error), C(unreachable), C(transfer_interrupted), C(checksum_mismatch),
     C(range_ignored), C(disk_full), C(store_unwritable), C(invalid_argument), C(checksum_not_listed),
-    C(checksum_required) (a plain http source without O(sha256), O(md5) or O(checksum_url): not asked, the next
+    C(checksum_required) (a plain http source without O(sha256), O(md5) or O(checksum_url) - not asked, the next
     source is tried), C(src_missing), or C(all_sources_failed) when sources failed for different reasons (C(error_details.sources) lists each).
 seealso:
   - name: NGC model catalog

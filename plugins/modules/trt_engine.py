@@ -165,7 +165,7 @@ share:
     was there), C(used) (the host installed it), C(published) (this host built and published it),
     C(replaced_corrupt) (the entry it published replaced one that failed the controller's check against its
     share index; C(replaced_reason) says why), C(publish_problem) (why an engine this host built was not
-    published: the host keeps it), C(waited_seconds) (time spent waiting for another host's build of the
+    published; the host keeps it), C(waited_seconds) (time spent waiting for another host's build of the
     same fingerprint).
   returned: when O(engine_share) is set
   type: dict
