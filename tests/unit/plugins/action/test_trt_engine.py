@@ -499,3 +499,27 @@ def test_the_share_lock_gives_up_after_its_timeout(tmp_path):
         release.set()
         holder.join(30)
     assert share_action.lock_timeout({'build_timeout': 600}) == 600 + share_action.LOCK_MARGIN_SECONDS
+
+
+# ---- row 6: a catalog entry's private key goes to the host only as model_key (no_log) -------------------
+
+PRIVATE_KEY = 'my-private-etlt-key'
+SECRET_ARTIFACT = {'id': 'etlt', 'file': 'model.etlt', 'format': 'etlt-onnx', 'key': PRIVATE_KEY}
+
+
+def secret_task_args():
+    return {'model_path': '/store/models/' + 'a' * 64, 'model_name': 'mine',
+            'model': {'model': 'mine', 'artifact': dict(SECRET_ARTIFACT)}}
+
+
+def test_the_share_action_calls_the_module_without_the_key_in_its_dicts():
+    action = EngineAction.__new__(EngineAction)
+    sent = {}
+
+    def execute_module(module_name, module_args, task_vars):
+        sent.update(module_args)
+        return {}
+    action._execute_module = execute_module
+    action._module(dict(secret_task_args(), smoke={'model_entry': {'id': 'mine', 'artifacts': [dict(SECRET_ARTIFACT)]}}), {})
+    assert sent['model_key'] == PRIVATE_KEY
+    assert PRIVATE_KEY not in json.dumps(dict(sent, model_key=None))

@@ -3,7 +3,9 @@
 # Apache License 2.0 (see LICENSE)
 """Secrets in module arguments (issue 16, row 6; plugins/module_utils/_secrets.py): a private model key given
 in a catalog entry and ``user:password@`` in a URL never reach ``invocation`` or a result, and the action
-plugins send a catalog entry's private key to the host only as ``model_key`` (no_log)."""
+plugins send a catalog entry's private key to the host only as ``model_key`` (no_log); that half, which needs
+the controller, is tests/unit/plugins/action/test_trt_engine.py
+``test_the_share_action_calls_the_module_without_the_key_in_its_dicts``."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -65,17 +67,3 @@ def test_a_given_model_key_wins_and_public_keys_stay():
     assert hide_model_keys(args)['model_key'] == 'given'
     public = {'model': {'artifact': dict(ARTIFACT, key='tlt_encode')}, 'model_path': '/m'}
     assert hide_model_keys(public) is public
-
-
-def test_the_share_action_calls_the_module_without_the_key_in_its_dicts():
-    from ansible_collections.tao.fleet.plugins.action.trt_engine import ActionModule
-    action = ActionModule.__new__(ActionModule)
-    sent = {}
-
-    def execute_module(module_name, module_args, task_vars):
-        sent.update(module_args)
-        return {}
-    action._execute_module = execute_module
-    action._module(dict(task_args(), smoke={'model_entry': {'id': 'mine', 'artifacts': [dict(ARTIFACT)]}}), {})
-    assert sent['model_key'] == SECRET_KEY
-    assert SECRET_KEY not in json.dumps(dict(sent, model_key=None))
