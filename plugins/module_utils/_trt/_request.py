@@ -34,7 +34,8 @@ DEFAULTS = {
     'dla_core': None,           # None = GPU only
     'gpu_fallback': True,       # layers DLA cannot run go to the GPU
     'profiles': {},             # {input: {'min': [...], 'opt': [...], 'max': [...]}} with batch
-    'max_batch': 1,             # implicit batch (UFF), and the batch of a derived ONNX profile
+    'max_batch': 1,             # implicit batch (UFF); the max batch of a derived ONNX profile (opt 1), or its
+                                # one batch on DLA (min = opt = max)
     'workspace': None,          # bytes; None = TensorRT's default
     'timing_cache': None,       # bytes of a previous build's timing cache
     'strict_types': False,      # keep layer precisions as asked (tao-converter -s)
@@ -218,6 +219,18 @@ def _check_dla(caps, request, platform, warnings):
             cause='Every FP32 layer would fall back to the GPU ("DLA only supports FP16 and Int8 precision").',
             fix='Set precision: fp16 (or int8 with a calibration cache) for a DLA build.',
             code='dla_needs_reduced_precision')
+    # DLA has no dynamic dimensions: a profile's min, opt and max must be one shape, and the run uses that
+    # shape ("DLA Supported Layers and Restrictions", General Restrictions; tao-deploy builds 1/1/1)
+    for name, shapes in sorted(request['profiles'].items()):
+        if not shapes['min'] == shapes['opt'] == shapes['max']:
+            raise TaoFleetError(
+                'DLA core %d was requested with a dynamic profile for input %s (min %s, opt %s, max %s); %s '
+                'cannot build a DLA engine from it.' % (core, name, shapes['min'], shapes['opt'], shapes['max'], label),
+                cause='DLA does not support dynamic dimensions: the profile\'s min = opt = max, and the engine '
+                      'then runs only at that shape.',
+                fix='Give one shape as min, opt and max (e.g. %s for every one, the batch the pipeline runs), '
+                    'or leave profiles unset for a DLA build of max_batch, or build for the GPU (no dla_core).'
+                    % (shapes['max'],), code='dla_profile_dynamic')
     if not request['gpu_fallback']:
         warnings.append('DLA core %d without GPU fallback: the build fails if any layer cannot run on DLA.' % core)
 
@@ -254,7 +267,7 @@ def check_request(caps, request, platform=None):
     Raises TaoFleetError whose message names the TensorRT version and the fix. Codes: invalid_request,
     model_empty, uff_unsupported, uff_input_required, precision_implied_by_model, fp16_unsupported_platform,
     int8_unsupported_platform, int8_needs_calibration, dla_unavailable, dla_needs_reduced_precision,
-    compute_capability_unsupported.
+    dla_profile_dynamic, compute_capability_unsupported.
     """
     request = normalize_request(request)
     platform = platform or {}

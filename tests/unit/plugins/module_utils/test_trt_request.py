@@ -213,3 +213,23 @@ def test_a_calibration_header_of_5000_digits_is_a_warning_not_a_crash():
     cache = b'TRT-' + b'9' * 5000 + b'-EntropyCalibration2\ninput_1: 3c010a14\n'
     warnings = check_request(capabilities('8.2.1.8'), {'model': b'm', 'precision': 'int8', 'calibration_cache': cache})
     assert 'no "TRT-<version>-<algorithm>" first line' in warnings[0]
+
+
+def test_dla_with_a_dynamic_profile_is_refused_in_check_mode_too():
+    """Issue 17 row 2: DLA has no dynamic dimensions (profile min = opt = max, DLA restrictions page)."""
+    profiles = {'input_1': {'min': [1, 3, 544, 960], 'opt': [16, 3, 544, 960], 'max': [16, 3, 544, 960]}}
+    error = refused('8.5.2.2', {'model': b'm', 'precision': 'fp16', 'dla_core': 0, 'profiles': profiles}, XAVIER_NX)
+    assert error.code == 'dla_profile_dynamic'
+    assert 'TensorRT 8.5.2.2' in error.msg and 'input_1' in error.msg
+    assert '[16, 3, 544, 960]' in error.fix
+    static = dict((key, [16, 3, 544, 960]) for key in ('min', 'opt', 'max'))
+    assert check_request(capabilities('8.5.2.2'), {'model': b'm', 'precision': 'fp16', 'dla_core': 0,
+                                                   'profiles': {'input_1': static}}, XAVIER_NX) == []
+
+
+def test_int8_on_compute_capability_6_1_is_accepted():
+    """Issue 17 row 3: 6.1 has fast INT8 and no fast FP16."""
+    warnings = check_request(capabilities('8.2.1.8'), {'model': b'm', 'precision': 'int8',
+                                                       'calibration_cache': CACHE_8201},
+                             {'name': 'Tesla P4', 'compute_capability': '6.1'})
+    assert warnings == []
