@@ -52,6 +52,13 @@ SOURCES = {
                         '8.5.2 samples/common/sampleEngines.cpp 113-116 (setDLACore before deserializeCudaEngine); '
                         '8.5.2 python/src/infer/pyCore.cpp 1156 (Runtime.DLA_core)',
     'input_shape_false': '8.5.2 include/NvInferRuntime.h 2560: setInputShape returns false on an error',
+    # run here on the real TensorRT-RTX 1.7.1.116 bindings (tests/rtx test_profile_errors_are_what_the_double_does):
+    # NVIDIA code, though not TensorRT 8/10 itself
+    'observed_rtx': 'TensorRT-RTX 1.7.1.116: set_shape with a negative dimension raises RuntimeError "Shape provided '
+                    'for min is inconsistent with other shapes."; a rank mismatch, min > opt or opt > max pass '
+                    'set_shape and add_optimization_profile returns -1; a corrupt timing cache blob gives an empty '
+                    'cache and the warning "Failed to deserialize timing cache" (the double still refuses one: '
+                    'RTX makes timing caches no-ops, TensorRT 8/10 are unknown)',
 }
 
 # ONNX ops the double lets run on DLA (conv nets as PeopleNet are; shape ops are not)
@@ -287,17 +294,19 @@ class IOptimizationProfile(object):
 
     def set_shape(self, input, min, opt, max):
         record('IOptimizationProfile.set_shape', input, list(min), list(opt), list(max))
-        # SOURCES['set_shape']: a rank that differs between min/opt/max is the documented inconsistency
-        for name, dims in (('opt', opt), ('max', max)):
-            if len(dims) != len(min):
+        # SOURCES['set_shape'] and ['observed_rtx']: a negative dimension is refused at once (RuntimeError);
+        # a rank mismatch or min > opt > max is accepted here and refused by add_optimization_profile
+        for name, dims in (('min', min), ('opt', opt), ('max', max)):
+            if any(int(d) < 0 for d in dims):
                 raise RuntimeError('Shape provided for %s is inconsistent with other shapes.' % name)
         self._shapes[input] = [list(min), list(opt), list(max)]
 
     def _is_valid(self):
-        # SOURCES['add_optimization_profile']: isValid's partial checks (the rest waits for the build)
+        # SOURCES['add_optimization_profile'] and ['observed_rtx']: isValid's partial checks (one rank,
+        # min <= opt <= max); the rest waits for the build
         for shapes in self._shapes.values():
             low, mid, high = shapes
-            if any(d < 0 for d in low) or any(a > b for a, b in zip(low, mid)) or \
+            if not len(low) == len(mid) == len(high) or any(a > b for a, b in zip(low, mid)) or \
                     any(a > b for a, b in zip(mid, high)):
                 return False
         return True
