@@ -190,6 +190,20 @@ def _model_names(store):
             if not name.startswith('.') and stat.S_ISDIR(info.st_mode)]
 
 
+def _retired_leftovers(store, check_mode):
+    """Bytes of the ``engines/.trash-*`` dirs a killed retire left (removed unless ``check_mode``)."""
+    engines_dir = os.path.join(store.root, 'engines')
+    if not real_dir(store.root, engines_dir, create=False, error=os_error):
+        return 0
+    freed = 0
+    for name, info in _entries(engines_dir):
+        if name.startswith(TRASH_PREFIX) and stat.S_ISDIR(info.st_mode):
+            freed += _tree_size(os.path.join(engines_dir, name))
+            if not check_mode:
+                _remove_tree(os.path.join(engines_dir, name))
+    return freed
+
+
 def _by_name_targets(store, skip):
     by_name = os.path.join(store.root, 'models', 'by-name')
     targets = set()
@@ -244,7 +258,8 @@ def prune_store(path, keep=0, retire=(), min_age=DEFAULT_MIN_AGE_SECONDS,
     _check_age('partial_max_age', partial_max_age)
     store = EngineStore(path)
     retire = sorted(set(EngineStore.check_model(model) for model in retire))
-    result = {'engines': {}, 'retired': [], 'freed_bytes': 0}
+    leftovers = _retired_leftovers(store, check_mode)
+    result = {'engines': {}, 'retired': [], 'freed_bytes': leftovers}
     present = _model_names(store)
     for model in retire:
         if model in present or os.path.lexists(os.path.join(store.root, DEPLOYS_DIR, model + '.json')):
@@ -266,7 +281,7 @@ def prune_store(path, keep=0, retire=(), min_age=DEFAULT_MIN_AGE_SECONDS,
     result['models'] = models
     result['kept'] = {'models': sorted(models['kept']),
                       'engines': sorted(set(fp for part in result['engines'].values() for fp in part['kept']))}
-    result['changed'] = bool(result['retired'] or models['removed'] or result['partial_removed'] or any(
+    result['changed'] = bool(leftovers or result['retired'] or models['removed'] or result['partial_removed'] or any(
         part['removed'] or part['stale_removed'] for part in result['engines'].values()))
     return result
 

@@ -295,3 +295,15 @@ def test_the_cache_refuses_keep_values_of_another_shape(cache):
 def test_a_cache_that_is_not_there_is_nothing_to_prune(tmp_path):
     result = prune_controller_cache(str(tmp_path / 'never-made'))
     assert not result['changed'] and result['freed_bytes'] == 0
+
+
+def test_what_a_killed_retire_left_is_removed_by_the_next_prune(store, three_releases):
+    # a retire renames the model dir out of sight first; killed before deleting it, it leaves this
+    trash = os.path.join(store.root, 'engines', '.trash-0123abcd')
+    os.makedirs(os.path.join(trash, 'f' * 64))
+    with open(os.path.join(trash, 'f' * 64, 'model.engine'), 'wb') as handle:
+        handle.write(b'x' * 100)
+    assert prune_store(store.root, keep=3, check_mode=True)['freed_bytes'] == 100 and os.path.isdir(trash)
+    result = prune_store(store.root, keep=3)
+    assert result['changed'] and result['freed_bytes'] == 100 and not os.path.exists(trash)
+    assert summary(result, check_mode=False) == 'Removed leftovers of killed work (100 B).'
