@@ -42,7 +42,7 @@ def test_jetpack_4_system_python_gets_apt_bindings_and_the_last_pycuda_for_3_6()
 
 
 @pytest.mark.parametrize('profile, python', [('xavier-nx-jp51', '3.8'), ('orin-nx-jp62', '3.10'),
-                                             ('thor-jp70', '3.12')])
+                                             ('thor-jp70', '3.12'), ('thor-jp71', '3.12'), ('agx-orin-jp72', '3.12')])
 def test_later_jetpacks_get_the_current_pycuda(profile, python):
     plan = host_prepare_plan(facts(profile), probe(python, have=('tensorrt', 'numpy')))
     assert plan['pip'] == ['pycuda'] and plan['apt'] == ['build-essential', 'python3-dev']
