@@ -12,7 +12,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
-from ansible_collections.tao.fleet.plugins.module_utils._trt._request import parse_calibration_header
+from ansible_collections.tao.fleet.plugins.module_utils._trt._request import (
+    check_calibration_tensors, parse_calibration_header)
 
 # calibration cache algorithm (its header) -> calibrator base class that reads such a cache
 CALIBRATORS = {
@@ -225,6 +226,21 @@ class Build(object):
                 'layers_on_dla': len(layers) - len(on_gpu), 'layers_on_gpu': len(on_gpu),
                 'counted_by': 'IBuilderConfig.can_run_on_DLA'}
 
+    def check_calibration_cache(self, network):
+        """Before the build: refuse an INT8 cache with no scale for any tensor of this network."""
+        if self.request['precision'] != 'int8' or self.request['calibration_cache'] is None or \
+                not self.caps['calibrator']:
+            return
+        inputs, outputs = self.tensors(network)
+        names = [t['name'] for t in inputs + outputs]
+        for index in range(network.num_layers):
+            layer = network.get_layer(index)
+            # ILayer.num_outputs / get_output: every real version; the test double's layers have no outputs
+            for output in range(getattr(layer, 'num_outputs', 0)):
+                names.append(layer.get_output(output).name)
+        self.warnings.extend(check_calibration_tensors(
+            self.request['calibration_cache'], names, [t['name'] for t in inputs], self.label))
+
     def make_calibrator(self):
         """A calibrator that only hands TensorRT the shipped cache (no calibration images)."""
         cache = self.request['calibration_cache']
@@ -347,6 +363,7 @@ class Build(object):
             self.parse_uff(network)
         else:
             self.parse_onnx(network, logger)
+        self.check_calibration_cache(network)
         config = builder.create_builder_config()
         if self.request['workspace'] is not None:
             self.set_workspace(config)

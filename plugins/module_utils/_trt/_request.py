@@ -129,6 +129,59 @@ def parse_calibration_header(cache):
     return version, found.group(2)
 
 
+# '<tensor name>: <scale as hex float bits>', one per line after the header (NVIDIA/TensorRT#2036 shows one:
+# 'TRT-8203-EntropyCalibration2' then '167: 3c009976'); names may hold ':' ('input_1:0: 3c010a14')
+_CACHE_ENTRY = re.compile(r'^(.{1,4096}): ([0-9A-Fa-f]{1,16})\Z')
+
+
+def calibration_cache_tensors(cache):
+    """Tensor names that an INT8 calibration cache holds scales for (lines after the header)."""
+    names = []
+    for raw in cache.split(b'\n')[1:]:
+        found = _CACHE_ENTRY.match(raw.strip().decode('utf-8', 'replace'))
+        if found:
+            names.append(found.group(1))
+    return names
+
+
+def check_calibration_tensors(cache, network_tensors, network_inputs, label):
+    """Refuse a cache that holds no scale for any tensor of the network; warn about inputs it lacks.
+
+    TensorRT does not fail on such a cache: for each tensor without a scale it logs "Missing scale and
+    zero-point for tensor ..., expect fall back to non-int8 implementation" (NVIDIA/TensorRT#3131, #3933) and
+    builds that layer in FP16/FP32, so a cache for another network gives a silently non-INT8 engine.
+    ``network_tensors``: every tensor name the build knows (inputs, outputs, layer outputs where the bindings
+    list them); ``network_inputs``: the input names. Returns warnings; raises TaoFleetError.
+    """
+    cached = calibration_cache_tensors(cache)
+    known = set(network_tensors)
+    fix = ("Give the calibration cache that ships with this model release (the catalog's calibration file, "
+           "e.g. resnet34_peoplenet_int8.txt beside PeopleNet's ONNX), or set precision: fp16. A cache of a "
+           ".etlt (UFF) release names tensors like input_1, the ONNX release like input_1:0: they do not mix.")
+    if not cached:
+        raise TaoFleetError(
+            'The INT8 calibration cache holds no tensor scales (no "<tensor>: <hex>" line after its header); '
+            '%s would build this network without INT8.' % label,
+            cause='TensorRT takes each tensor\'s INT8 scale from the cache and falls back to FP16/FP32, with a '
+                  'warning only, for every tensor the cache lacks.',
+            fix=fix, code='calibration_cache_network_mismatch')
+    matched = [name for name in cached if name in known]
+    if not matched:
+        raise TaoFleetError(
+            'The INT8 calibration cache was written for another network: none of its %d tensor names (first: '
+            '%s) is a tensor of this model (inputs: %s).' % (
+                len(cached), ', '.join(cached[:3]), ', '.join(network_inputs) or 'none'),
+            cause='%s would find no scale for any tensor and build every layer without INT8, without an error '
+                  '("Missing scale and zero-point for tensor ..., expect fall back to non-int8 implementation").'
+                  % label,
+            fix=fix, code='calibration_cache_network_mismatch')
+    missing = [name for name in network_inputs if name not in set(cached)]
+    if missing:
+        return ['The INT8 calibration cache has no scale for input %s (it matches %d of this network\'s tensors); '
+                'the layers reading it run without INT8.' % (', '.join(missing), len(set(matched)))]
+    return []
+
+
 def _capability_numbers(capability):
     found = re.match(r'^(\d+)\.(\d+)', capability)
     return (int(found.group(1)), int(found.group(2))) if found else None
@@ -184,6 +237,20 @@ def _check_precision(caps, request, platform, warnings):
         if header is None:
             warnings.append('The INT8 calibration cache has no "TRT-<version>-<algorithm>" first line; %s may '
                             'reject it.' % label)
+        elif header[0][0] != caps['version_tuple'][0]:
+            # TensorRT "will skip the file if it is incompatible" (NVIDIA/TensorRT#1378, an NVIDIA reply), and
+            # TensorRT 8 cannot use caches written by TensorRT 7 (DeepStream 6.0 "Readme First"): an engine
+            # built from it is silently not INT8. Other major pairs are unconfirmed; refused the same way.
+            written = '.'.join(str(n) for n in header[0])
+            raise TaoFleetError(
+                'The INT8 calibration cache was written by TensorRT %s (header TRT-...-%s), and this host has %s: '
+                'another major version.' % (written, header[1], label),
+                cause='TensorRT skips a calibration cache it cannot read without failing the build, so the engine '
+                      'would silently lose INT8 (TensorRT 8 cannot read TensorRT 7 caches).',
+                fix='Use the cache made for TensorRT %d (the model release for this JetPack), regenerate it with '
+                    'this TensorRT (tao-deploy gen_trt_engine with calibration images, or trtexec --int8 --calib), '
+                    'or set precision: fp16.' % caps['version_tuple'][0],
+                code='calibration_cache_version_mismatch')
         elif tuple(header[0]) != tuple(caps['version_tuple'][:3]):
             warnings.append(
                 'The INT8 calibration cache was written by TensorRT %s (header TRT-...-%s) and this host has %s; '
@@ -266,8 +333,8 @@ def check_request(caps, request, platform=None):
 
     Raises TaoFleetError whose message names the TensorRT version and the fix. Codes: invalid_request,
     model_empty, uff_unsupported, uff_input_required, precision_implied_by_model, fp16_unsupported_platform,
-    int8_unsupported_platform, int8_needs_calibration, dla_unavailable, dla_needs_reduced_precision,
-    dla_profile_dynamic, compute_capability_unsupported.
+    int8_unsupported_platform, int8_needs_calibration, calibration_cache_version_mismatch, dla_unavailable,
+    dla_needs_reduced_precision, dla_profile_dynamic, compute_capability_unsupported.
     """
     request = normalize_request(request)
     platform = platform or {}

@@ -147,21 +147,71 @@ def test_fp16_sets_the_flag(double, version):
     assert calls(trt, 'IBuilderConfig.set_flag') == [('IBuilderConfig.set_flag', 'BuilderFlag.FP16')]
 
 
+# a cache of the same major version as the host (another major is refused before the build)
+CACHE_BY_MAJOR = {'7': (b'TRT-7103', '7.1.3'), '8': (b'TRT-8201', '8.2.1'), '10': (b'TRT-100300', '10.3.0')}
+
+
 @pytest.mark.parametrize('version', FLAG_VERSIONS)
 def test_int8_hands_tensorrt_the_shipped_cache(double, version):
     trt = double(version)
-    result = build(trt, {'model': MODEL, 'precision': 'int8', 'calibration_cache': CACHE})
+    header, written = CACHE_BY_MAJOR[version.split('.')[0]]
+    cache = header + b'-EntropyCalibration2\ninput_1: 3c010a14\n'
+    result = build(trt, {'model': MODEL, 'precision': 'int8', 'calibration_cache': cache})
     assert result['precision'] == 'int8'
     assert ('IInt8EntropyCalibrator2.__init__',) in trt.__tao_fleet_calls__
     _unused, body = description(result['engine'])
     assert body['flags'] == ['BuilderFlag.FP16', 'BuilderFlag.INT8']
     assert body['calibration_cache_sha256'] is not None
-    assert any('TensorRT 8.2.1' in w for w in result['warnings']) == (version != '8.2.1.8')
+    same = '.'.join(version.split('.')[:3]) == written
+    assert any('TensorRT %s' % written in w for w in result['warnings']) == (not same)
+
+
+@pytest.mark.parametrize('version', FLAG_VERSIONS)
+def test_int8_cache_for_another_network_is_refused_before_the_build(double, version):
+    # a cache of another network: none of its tensor names is one of this network's
+    trt = double(version)
+    header, _written = CACHE_BY_MAJOR[version.split('.')[0]]
+    cache = header + b'-EntropyCalibration2\nconv1/convolution: 3d1a2b3c\nblock_1a_relu/Relu: 3c8e1f20\n'
+    with pytest.raises(TaoFleetError) as caught:
+        build(trt, {'model': MODEL, 'precision': 'int8', 'calibration_cache': cache})
+    assert caught.value.code == 'calibration_cache_network_mismatch'
+    assert 'none of its 2 tensor names (first: conv1/convolution, block_1a_relu/Relu)' in caught.value.msg
+    assert 'inputs: input_1' in caught.value.msg and 'fp16' in caught.value.fix
+    assert calls(trt, 'Builder.build_serialized_network') == [] and calls(trt, 'Builder.build_engine') == []
+
+
+def test_int8_cache_with_only_a_header_is_refused(double):
+    trt = double('8.5.2.2')
+    with pytest.raises(TaoFleetError) as caught:
+        build(trt, {'model': MODEL, 'precision': 'int8', 'calibration_cache': b'TRT-8502-EntropyCalibration2\n'})
+    assert caught.value.code == 'calibration_cache_network_mismatch'
+    assert 'holds no tensor scales' in caught.value.msg
+
+
+def test_int8_cache_without_the_input_scale_warns(double):
+    trt = double('8.5.2.2')
+    cache = b'TRT-8502-EntropyCalibration2\noutput_cov/Sigmoid: 3c010a14\n'
+    result = build(trt, {'model': MODEL, 'precision': 'int8', 'calibration_cache': cache})
+    assert result['precision'] == 'int8'
+    assert any('no scale for input input_1' in w for w in result['warnings'])
+
+
+@pytest.mark.parametrize('version', FLAG_VERSIONS)
+def test_int8_cache_of_another_major_tensorrt_is_refused_before_the_build(double, version):
+    trt = double(version)
+    other = b'TRT-7103' if not version.startswith('7.') else b'TRT-8201'
+    with pytest.raises(TaoFleetError) as caught:
+        build(trt, {'model': MODEL, 'precision': 'int8',
+                    'calibration_cache': other + b'-EntropyCalibration2\ninput_1: 3c010a14\n'})
+    assert caught.value.code == 'calibration_cache_version_mismatch'
+    assert 'TensorRT %s' % version in caught.value.msg and 'another major version' in caught.value.msg
+    assert calls(trt, 'Builder.build_serialized_network') == [] and calls(trt, 'Builder.build_engine') == []
 
 
 def test_minmax_cache_gets_the_minmax_calibrator(double):
     trt = double('8.5.2.2')
-    build(trt, {'model': MODEL, 'precision': 'int8', 'calibration_cache': b'TRT-8502-MinMaxCalibration\n'})
+    build(trt, {'model': MODEL, 'precision': 'int8',
+                'calibration_cache': b'TRT-8502-MinMaxCalibration\ninput_1: 3c010a14\n'})
     assert ('IInt8MinMaxCalibrator.__init__',) in trt.__tao_fleet_calls__
 
 
