@@ -266,7 +266,8 @@ def _check_dla(caps, request, platform, warnings):
     if not caps['dla']:
         raise TaoFleetError(
             'DLA core %d was requested, but %s has no DLA support.' % (core, label),
-            cause='TensorRT 10.8 to 11.3 dropped DLA, and TensorRT-RTX targets GPUs without DLA.',
+            cause='TensorRT 10.8 to 11.4.0 and 11.5 onwards have no DLA on Jetson (11.4.1 has it on AGX Orin with '
+                  'JetPack 7.2.2 and later), and TensorRT-RTX targets GPUs without DLA.',
             fix='Leave dla_core unset to build for the GPU, or use a TensorRT with DLA (JetPack 5/6 on '
                 'Xavier/Orin).', code='dla_unavailable')
     cores = platform.get('dla_cores')
@@ -306,8 +307,8 @@ def _check_uff(caps, request):
     label = caps['label']
     if not caps['uff_parser']:
         raise TaoFleetError(
-            '%s cannot parse UFF models (.etlt files with a UFF payload): the UFF parser was removed in '
-            'TensorRT 10.' % label,
+            '%s cannot parse UFF models (.etlt files with a UFF payload): TensorRT 9 ships no UFF parser and '
+            'TensorRT 10 removed it.' % label,
             cause='This host runs %s; UFF needs TensorRT 8.6 or older.' % label,
             fix='Use the ONNX release of the model (PeopleNet: resnet34_peoplenet_int8.onnx, or run tao-export '
                 'to make an ONNX), or build on a host with TensorRT 8.x.', code='uff_unsupported')
