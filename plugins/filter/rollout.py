@@ -20,6 +20,8 @@ import re
 from ansible.errors import AnsibleFilterError
 
 CANARY = 'canary'
+# the deploying plays of playbooks/deploy_model.yml, each its own tag (with tag deploy for both)
+STAGES = (CANARY, 'waves')
 DEFAULT_WAVES = ('10%', '50%', '100%')
 FAILING_STATUSES = ('failed', 'unreachable')
 _PERCENT = re.compile(r'^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$')
@@ -71,10 +73,11 @@ def rollout_settings(settings):
     ``settings``: ``waves`` (list of wave ends, each a host count, a percentage of the hosts after
     the canary, or ``{size, failure_threshold}``; cumulative: ``['10%', '50%', '100%']``),
     ``failure_threshold`` (failed hosts a wave may have: count or percentage of the wave),
-    ``canary`` (bool), ``rollback`` (bool), ``id``, ``model``."""
+    ``canary`` (bool), ``rollback`` (bool), ``id``, ``model``, ``stages`` (which of ``canary`` and ``waves``
+    this run deploys: the playbook's ``--tags`` and ``--skip-tags``; default both)."""
     if not isinstance(settings, dict):
         raise RolloutError('rollout settings must be a dict, got %s.' % type(settings).__name__)
-    known = set(('waves', 'failure_threshold', 'canary', 'rollback', 'id', 'model'))
+    known = set(('waves', 'failure_threshold', 'canary', 'rollback', 'id', 'model', 'stages'))
     unknown = sorted(set(settings) - known)
     if unknown:
         raise RolloutError('unknown rollout setting(s) %s; known: %s.' % (', '.join(unknown), ', '.join(sorted(known))))
@@ -113,9 +116,19 @@ def rollout_settings(settings):
     for name, variable in (('canary', 'deploy_model_canary'), ('rollback', 'deploy_model_rollback_on_halt')):
         if not isinstance(settings.get(name, True), bool):
             raise RolloutError('%s must be true or false, got %r.' % (variable, settings.get(name)))
+    stages = settings.get('stages', list(STAGES))
+    if isinstance(stages, (str, bytes)) or not isinstance(stages, (list, tuple)) or set(stages) - set(STAGES):
+        raise RolloutError('stages must be a list of %s, got %r.' % (' and '.join(STAGES), stages))
+    if 'waves' in stages and 'canary' not in stages and settings.get('canary', True):
+        raise RolloutError('The tags of this run deploy the waves without their canary (--tags waves, or --skip-tags '
+                           'canary): a wave starts only after the canary of each platform class passed in the same '
+                           'run. Run without those tags (canaries already on the new engine cost nothing: their '
+                           'deployment record answers without a host call), or --tags canary first, or set '
+                           'deploy_model_canary: false.')
     return {'waves': normalised, 'failure_threshold': _text(default_kind, default_amount),
             'canary': settings.get('canary', True), 'rollback': settings.get('rollback', True),
-            'id': settings.get('id') or None, 'model': settings.get('model') or None}
+            'id': settings.get('id') or None, 'model': settings.get('model') or None,
+            'stages': [stage for stage in STAGES if stage in stages]}
 
 
 # ---- the plan ----------------------------------------------------------------------------------
@@ -171,6 +184,12 @@ def rollout_plan(hosts, platform_classes, settings, results=None):
         else:
             rest.append(host)
         members.append(host)
+    # hosts whose play the run's tags leave out: not touched, not reported (as with --limit)
+    not_run = []
+    if 'waves' not in settings['stages']:
+        not_run, rest = rest, []
+    if CANARY not in settings['stages']:
+        not_run, canary = canary + not_run, []
     waves = split_waves(rest, settings['waves'])
     wave_of = dict((host, CANARY) for host in canary)
     for wave in waves:
@@ -178,7 +197,8 @@ def rollout_plan(hosts, platform_classes, settings, results=None):
     return {
         'schema': 1,
         'id': settings['id'], 'model': settings['model'],
-        'hosts': list(hosts), 'excluded': excluded,
+        'hosts': [host for host in hosts if host not in not_run] if settings['stages'] else [],
+        'excluded': excluded, 'stages': settings['stages'], 'not_run': not_run,
         'classes': by_class,
         'canary': {'hosts': canary, 'outcome': None, 'reason': None},
         'waves': waves,
@@ -332,6 +352,11 @@ def rollout_verdict(plan, results):
                      % (plan.get('id') or '', model, finished, len(hosts), summary or 'no hosts'))
     if problems:
         lines.append('Failed or unreachable (%d): %s.' % (len(problems), '; '.join(problems)))
+    if plan.get('not_run'):
+        lines.append('Only the %s ran (the run\'s tags left out the %s): not touched (%d): %s.' % (
+            ' and '.join(plan.get('stages') or ['platform stage']),
+            ' and '.join(stage for stage in STAGES if stage not in (plan.get('stages') or [])),
+            len(plan['not_run']), ', '.join(plan['not_run'])))
     warned = [host for host in hosts if isinstance(results.get(host), dict) and results[host].get('platform_warnings')]
     if warned:
         lines.append('Platform warnings on %d host(s), in the fleet report: %s.' % (len(warned), ', '.join(warned)))

@@ -41,6 +41,7 @@ import time
 import traceback
 
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
+from ansible_collections.tao.fleet.plugins.module_utils._progress import current
 from ansible_collections.tao.fleet.plugins.module_utils._store import os_error
 
 BUILD_LOG = 'build.log'
@@ -213,13 +214,16 @@ def _wait(pid, deadline):
         delay = min(delay * 2, 0.1)
 
 
-def _collect(read_fd, pid, deadline):
-    """Read the child's answer until EOF, then reap it; (answer bytes, wait status or None, vm)."""
+def _collect(read_fd, pid, deadline, tick=None):
+    """Read the child's answer until EOF, then reap it; (answer bytes, wait status or None, vm). ``tick(pid)``
+    runs about once a second while the child works."""
     chunks = []
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return b''.join(chunks), None, _vm_data(pid)
+        if tick is not None:
+            tick(pid)
         ready, _w, _x = select.select([read_fd], [], [], min(remaining, 1.0))
         if ready:
             chunk = os.read(read_fd, 1 << 16)
@@ -284,6 +288,35 @@ def _as_error(answer, memory_limit):
     return err
 
 
+def _progress_tick(build_dir):
+    """What an operator sees of a running build (``_progress``): its seconds, heap and TensorRT's last line."""
+    progress = current()
+    if progress is None:
+        return None
+    started = time.monotonic()
+
+    def tick(pid):
+        if not progress.due():
+            return
+        vm_data = _vm_data(pid)
+        progress.update(build_pid=pid, build_seconds=int(time.monotonic() - started),
+                        build_memory_mb=None if vm_data is None else vm_data >> 20,
+                        tensorrt_said=_last_log_line(build_dir))
+    return tick
+
+
+def _last_log_line(build_dir, window=4096):
+    """The last line of the build log, reading only its end (a verbose TensorRT log runs to megabytes)."""
+    try:
+        with open(os.path.join(build_dir, BUILD_LOG), 'rb') as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - window))
+            lines = [line for line in handle.read().decode('utf-8', 'replace').splitlines() if line.strip()]
+    except (IOError, OSError):
+        return None
+    return lines[-1][:200] if lines else None
+
+
 def run_in_child(target, build_dir, timeout, memory_limit=None):
     """``target()`` in a forked child (see the module docstring); its JSON-able result, or raises."""
     read_fd, write_fd = os.pipe()
@@ -300,7 +333,7 @@ def run_in_child(target, build_dir, timeout, memory_limit=None):
     except OSError:
         pass  # the child did it first (or already exec'd nothing: it only ever forks)
     try:
-        answer, status, vm_data = _collect(read_fd, pid, time.monotonic() + float(timeout))
+        answer, status, vm_data = _collect(read_fd, pid, time.monotonic() + float(timeout), _progress_tick(build_dir))
     finally:
         os.close(read_fd)
     if status is None:

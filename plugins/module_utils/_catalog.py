@@ -462,7 +462,7 @@ def _misfit(artifact, flavour, version, caps, precision):
         if flavour == 'tensorrt_rtx':
             return 'it is UFF; %s parses ONNX only' % label
         if not caps.get('uff_parser') or version[0] >= 10:
-            return 'it is UFF, and %s has no UFF parser (removed in TensorRT 10)' % label
+            return 'it is UFF, and %s has no UFF parser (none in TensorRT 9, removed in 10)' % label
     if flavour == 'tensorrt':
         span = artifact.get('tensorrt') or {}
         if span.get('min') and version < parse_version(span['min']):

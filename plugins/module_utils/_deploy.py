@@ -31,6 +31,7 @@ from ansible_collections.tao.fleet.plugins.module_utils._download import FetchSp
 from ansible_collections.tao.fleet.plugins.module_utils._engine import ensure_engine
 from ansible_collections.tao.fleet.plugins.module_utils._engine_options import ENGINE_OPTION_SPEC
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
+from ansible_collections.tao.fleet.plugins.module_utils._progress import Progress, set_current
 from ansible_collections.tao.fleet.plugins.module_utils._release import release_engine
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore
 
@@ -108,12 +109,24 @@ def _undo(params, engine, release_error):
 def deploy(params, check_mode=False, diff=False):
     """Run the stages; ``params``: engine_deploy's options. Returns (result, warnings): the engine
     result of tao.fleet.trt_engine, with ``stage`` (the last stage that ran) and ``fetch``, ``smoke``,
-    ``consumers``, ``release`` (each stage's own result, or None when it did not run). Raises DeployFailed."""
+    ``consumers``, ``release`` (each stage's own result, or None when it did not run). Raises DeployFailed.
+    While it runs, ``<store>/progress/<model>.json`` says which stage (``_progress``)."""
+    progress = Progress(None if check_mode else params['store'], params.get('model_name'))
+    set_current(progress)
+    try:
+        return _stages(params, check_mode, diff, progress)
+    finally:
+        set_current(None)
+        progress.finish()
+
+
+def _stages(params, check_mode, diff, progress):
     engine_params = dict((key, params[key]) for key in ENGINE_OPTION_SPEC if key != 'engine_share')
     result = {'stage': 'engine', 'fetch': None, 'smoke': None, 'consumers': None, 'release': None}
     fetch_warnings = []
     if params.get('fetch'):
         result['stage'] = 'fetch'
+        progress.stage('fetch')
         options = dict((key, value) for key, value in params['fetch'].items() if key != 'controller_cache')
         try:
             result['fetch'], fetch_warnings = fetch_model(FetchSpec(store=params['store'], **options),
@@ -126,6 +139,7 @@ def deploy(params, check_mode=False, diff=False):
             result.update(changed=True, msg=result['fetch'].get('msg'))
             return result, fetch_warnings
         engine_params['model_path'] = result['fetch']['path']
+    progress.stage('engine')
     try:
         engine, warnings = ensure_engine(engine_params, check_mode=check_mode)
     except TaoFleetError as err:
@@ -141,6 +155,7 @@ def deploy(params, check_mode=False, diff=False):
     try:
         if smoke_needed(params['smoke'], engine):
             result['stage'] = stage
+            progress.stage(stage)
             try:
                 result['smoke'], more = _run_smoke(params, engine, engine_params['model_path'], check_mode)
             except TaoFleetError as err:
@@ -153,6 +168,7 @@ def deploy(params, check_mode=False, diff=False):
         consumers = params['consumers']
         if consumers and (consumers.get('deepstream') or consumers.get('triton')):
             stage = result['stage'] = 'consumers'
+            progress.stage(stage)
             options = dict(consumers, store=params['store'], model=engine['model_name'],
                            fingerprint=engine['fingerprint'])
             if not options.get('model_entry'):
@@ -160,6 +176,7 @@ def deploy(params, check_mode=False, diff=False):
             result['consumers'], more = write_consumers(options, check_mode=check_mode, diff=diff)
             warnings.extend(more)
         stage = result['stage'] = 'release'
+        progress.stage(stage)
         seen = {}
         try:
             result['release'], more = release_engine(

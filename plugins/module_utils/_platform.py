@@ -922,9 +922,30 @@ class _Gatherer(object):
         missing = self._tensorrt_problem(facts)
         if missing:
             problems.append(missing)
+        gap = self._tensorrt_soc_problem(facts)
+        if gap:
+            problems.append(gap)
         if not problems:
             return True, None
         return False, ' '.join(problems)
+
+    def _tensorrt_soc_problem(self, facts):
+        """Why this TensorRT cannot build for this Jetson's GPU (tables.TENSORRT_SOC_GAPS), or None."""
+        trt = facts['tensorrt']
+        if facts['kind'] != 'jetson' or not trt or trt['flavour'] != 'tensorrt' or not trt.get('version'):
+            return None
+        try:
+            version = tuple(int(part) for part in trt['version'].split('.')[:3])
+        except ValueError:
+            return None
+        version = (version + (0, 0))[:3]
+        for first, stop, why in tables.TENSORRT_SOC_GAPS.get(facts['soc'], ()):
+            if first <= version < stop:
+                return ('TensorRT %s cannot build engines for this %s (%s): %s. Fix: install the TensorRT '
+                        'of this JetPack release (sudo apt-get install tensorrt python3-libnvinfer from the '
+                        'JetPack apt repository), or move to JetPack 7.2 (TensorRT 10.16.2).'
+                        % (trt['version'], facts['soc'], (facts['module'] or {}).get('name') or 'Jetson', why))
+        return None
 
     def _tensorrt_problem(self, facts):
         """Why no TensorRT can build here, and which package fixes it; None when one can."""

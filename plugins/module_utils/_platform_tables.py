@@ -95,8 +95,13 @@ L4T_TO_JETPACK = {
     '35.5.0': '5.1.3', '35.6.0': '5.1.4', '35.6.1': '5.1.5', '35.6.2': '5.1.5', '35.6.4': '5.1.6',
     '36.3.0': '6.0', '36.4.0': '6.1', '36.4.3': '6.2', '36.4.4': '6.2.1',
     '38.2.0': '7.0', '38.2.1': '7.0', '38.2.2': '7.0', '38.4.0': '7.1',
+    # JetPack 7.2 = R39.2.0: OE4T/meta-tegra master README ("Jetson Linux release: R39.2.0, JetPack
+    # release: 7.2") and public dumps (nvidia-jetpack 7.2-b187 beside nvidia-l4t-core 39.2.0-20260601141651).
+    # JetPack 7.2.1 = R39.2.1: public notes that quote NVIDIA's r39.2 apt Packages (nvidia-jetpack 7.2.1-b49);
+    # no NVIDIA page read here. Which L4T is JetPack 7.2.2 (TensorRT 11.4.1's minimum) was not found: absent.
+    '39.2.0': '7.2', '39.2.1': '7.2.1',
 }
-NEWEST_KNOWN_L4T = '38.4.0'
+NEWEST_KNOWN_L4T = '39.2.1'
 
 # JetPack major -> the stack it ships and where its TensorRT Python bindings come from.
 # JetPack installs the bindings for the system python3 only (field-errors #22).
@@ -107,8 +112,23 @@ JETPACK_STACKS = {
           'tensorrt': '8.4.1 (JetPack 5.0.2), 8.5.2 (5.1-5.1.6)'},
     '6': {'python': '3.10', 'ubuntu': '22.04', 'tensorrt_python_package': 'python3-libnvinfer',
           'tensorrt': '8.6.2 (JetPack 6.0), 10.3.0 (6.1-6.2.x)'},
+    # 7.0/7.1 (R38.x) run on Thor only; 7.2 (R39.2) on Orin and Thor alike (OE4T/meta-tegra
+    # docs/release-notes/JetPack-7.2-L4T-R39.2.0-Notes.md: CUDA 13.2, cuDNN 9.20.0, TensorRT 10.16.2)
     '7': {'python': '3.12', 'ubuntu': '24.04', 'tensorrt_python_package': 'python3-libnvinfer',
-          'tensorrt': '10.13.3 (JetPack 7.0-7.1)'},
+          'tensorrt': '10.13.3 (JetPack 7.0-7.1, Thor only), 10.16.2 (7.2, Orin and Thor)'},
+}
+
+# SoC -> TensorRT releases that cannot build for its GPU: [first, stop) on (major, minor, patch).
+# Orin (sm_87): JetPack 6 ships a Jetson build of TensorRT 10.3; later 10.x came as SBSA (server Arm)
+# builds without Orin, until "Support has been added in this TensorRT release for Orin iGPU while using
+# the ARM SBSA build" (TensorRT 10.16.1 release notes,
+# https://docs.nvidia.com/deeplearning/tensorrt/10.16.1/getting-started/release-notes-10/10.16.1.html).
+# So 10.4 up to 10.16.0 (e.g. JetPack 7.0/7.1's 10.13.3) is refused on Orin rather than guessed at; 10.3
+# (JetPack 6) and 10.16.1+ (JetPack 7.2's 10.16.2) build.
+TENSORRT_SOC_GAPS = {
+    'tegra234': (((10, 4, 0), (10, 16, 1),
+                  'TensorRT 10.4 to 10.16.0 have no build for Orin\'s GPU (sm_87): JetPack 6 ships 10.3, and the '
+                  'ARM SBSA builds support Orin from 10.16.1 (JetPack 7.2 ships 10.16.2)'),),
 }
 
 # Compute capability -> GPU architecture (NVIDIA's CUDA GPUs list).

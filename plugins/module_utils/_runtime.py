@@ -13,11 +13,14 @@ step* ``execute(addresses, stream)``, copy outputs back and synchronize. TensorR
 ``cuda`` is the ``pycuda.driver`` module (or, in unit tests, a fake with the same names).
 
 ``TensorRTEngine`` (TensorRT only, no pycuda): ``deserialize_cuda_engine`` with the TensorRT logger
-captured (failures explained as docs/field errors #5-#10, #25 describe them), I/O read through the
-API the capability table names for that version (``io_api``): ``bindings`` (7.x-8.4:
-``num_bindings``, ``get_binding_*``, ``execute_async_v2``, or ``execute_async`` for implicit-batch UFF
-engines), ``tensors`` (10.x, 11.x, TensorRT-RTX: ``num_io_tensors``, ``get_tensor_name/mode/shape``,
-``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``); 8.5/8.6 have both and use tensors.
+captured (failures explained as docs/field errors #5-#10, #25 describe them), the plugin library loaded
+and the DLA core set first, I/O read through the API chosen per engine: ``bindings`` (7.x-8.4:
+``num_bindings``, ``get_binding_*``, ``execute_async_v2``), ``tensors`` (8.5+: ``num_io_tensors``,
+``get_tensor_name/mode/shape``, ``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``), and
+on TensorRT < 10 an engine with ``has_implicit_batch_dimension`` (UFF) always takes the bindings API with
+``execute_async(batch_size=...)``: its shapes have no batch dimension on either API, and only the implicit
+enqueue takes the batch (``samples/python/common.py`` @v8.6.1 192-199, 252-255; trtexec
+``sampleInference.cpp`` @v8.6.1 308, 869).
 
 numpy, pycuda and TensorRT are imported only by the functions that need them.
 """
@@ -246,12 +249,12 @@ class TensorRTEngine(object):
     ``CudaRun``) and ``close`` it before that context goes.
     """
 
-    def __init__(self, loaded, engine_bytes):
+    def __init__(self, loaded, engine_bytes, dla_core=None):
         trt = loaded.module
         self.trt = trt
         self.caps = capabilities(loaded.version, loaded.flavour)
         self.label = self.caps['label']
-        self.io_api = 'bindings' if self.caps['io_api'] == 'bindings' else 'tensors'
+        self.dla_core = dla_core
         self.log = []
         runtime_log = self.log
 
@@ -263,12 +266,21 @@ class TensorRTEngine(object):
                 runtime_log.append((str(severity).rsplit('.', 1)[-1], msg))
 
         self._logger = CapturingLogger()
+        # the plugin library, as the build loads it: engines of models with plugin layers need it to deserialize
+        if hasattr(trt, 'init_libnvinfer_plugins'):
+            trt.init_libnvinfer_plugins(self._logger, '')
         self.runtime = trt.Runtime(self._logger)
+        if dla_core is not None:
+            # IRuntime's DLA core defaults to -1; trtexec sets it before deserializing (sampleEngines.cpp
+            # @8.5.2 113-116), jetson-inference's tensorNet LoadEngine likewise
+            self.runtime.DLA_core = int(dla_core)
         self.engine = self.runtime.deserialize_cuda_engine(bytes(engine_bytes))
         if self.engine is None:
             raise explain_deserialize_failure(self.label, self.errors())
-        self.implicit_batch = self.io_api == 'bindings' and bool(
+        # per engine, not per version: 10+ has no implicit batch (and its flag is always false)
+        self.implicit_batch = self.caps['io_api'] != 'tensors' and bool(
             getattr(self.engine, 'has_implicit_batch_dimension', False))
+        self.io_api = 'bindings' if self.caps['io_api'] == 'bindings' or self.implicit_batch else 'tensors'
         self.specs = self._read_io()
         self.context = self.engine.create_execution_context()
         self.bound = None
@@ -299,6 +311,31 @@ class TensorRTEngine(object):
     def inputs(self):
         return [spec for spec in self.specs if spec.is_input]
 
+    def _static_profile_batch(self):
+        """The batch of an explicit-batch engine whose first profile fixes it (min = max), else None."""
+        for spec in self.inputs():
+            if spec.shape and spec.shape[0] < 0:
+                if self.io_api == 'tensors':
+                    shapes = self.engine.get_tensor_profile_shape(spec.name, 0)
+                else:
+                    shapes = self.engine.get_profile_shape(0, spec.index)
+                low, high = tuple(shapes[0]), tuple(shapes[-1])
+                return int(low[0]) if low[0] == high[0] else None
+            if spec.shape:
+                return int(spec.shape[0])
+        return None
+
+    def run_batch(self, wanted):
+        """The batch this engine must run at when ``wanted`` is asked. A DLA engine runs only at the batch it
+        was built for: its implicit max batch (trtexec ``sampleInference.cpp`` @v8.6.1 254-259) or its static
+        profile's batch ("DLA Supported Layers and Restrictions": runtime dimensions = build dimensions)."""
+        if self.dla_core is None:
+            return int(wanted)
+        if self.implicit_batch:
+            return int(self.engine.max_batch_size)
+        fixed = self._static_profile_batch()
+        return int(wanted) if fixed is None else fixed
+
     def outputs(self):
         return [spec for spec in self.specs if not spec.is_input]
 
@@ -319,6 +356,13 @@ class TensorRTEngine(object):
                 code='engine_io_mismatch', details={'engine_io': [spec._asdict() for spec in self.specs]})
         if self.implicit_batch:
             batch = list(input_shapes.values())[0][0]
+            if self.dla_core is not None and batch != int(self.engine.max_batch_size):
+                raise TaoFleetError(
+                    'This implicit-batch DLA engine runs only at batch %d (its max batch), not %d.'
+                    % (self.engine.max_batch_size, batch),
+                    cause='With DLA and an implicit batch, the inference batch must be the engine\'s max batch size.',
+                    fix='Run it at batch %d (the smoke test does so itself), or rebuild with max_batch %d.'
+                        % (self.engine.max_batch_size, batch), code='engine_io_mismatch')
             if batch > int(self.engine.max_batch_size):
                 raise TaoFleetError('Batch %d exceeds the engine\'s max batch size %d.' % (batch, self.engine.max_batch_size),
                                     fix='Smoke-test with batch <= %d, or rebuild with a larger max_batch.'

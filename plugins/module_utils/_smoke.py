@@ -37,7 +37,8 @@ from ansible_collections.tao.fleet.plugins.module_utils import _image
 from ansible_collections.tao.fleet.plugins.module_utils._detectnet import decode
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._etlt import read_model_file
-from ansible_collections.tao.fleet.plugins.module_utils._smoke_backends import onnxruntime_job, run_in_child, tensorrt_job
+from ansible_collections.tao.fleet.plugins.module_utils._smoke_backends import (
+    dla_core_of, onnxruntime_job, run_in_child, tensorrt_job)
 from ansible_collections.tao.fleet.plugins.module_utils._stage_options import SMOKE_BACKENDS as BACKENDS
 from ansible_collections.tao.fleet.plugins.module_utils._store import EngineStore, file_sha256
 
@@ -458,12 +459,16 @@ def smoke(store_root, model, model_entry, fingerprint=None, image=None, scene=No
     if backend != 'onnxruntime':
         # Which TensorRT is loaded here decides (in the child), never the engine's bytes: an engine that starts
         # like a test double's is handed to a real TensorRT like any other.
-        attempt = run_in_child(lambda: tensorrt_job(engine_bytes, tensor, platform, warmup, runs, device), timeout)
+        # a DLA engine needs its core on the runtime, and runs at its build batch (the job sees to both)
+        dla_core = dla_core_of(manifest)
+        attempt = run_in_child(lambda: tensorrt_job(engine_bytes, tensor, platform, warmup, runs, device,
+                                                    dla_core=dla_core), timeout)
         tensorrt_info = attempt.get('tensorrt')
         if attempt['executed']:
             execution = {'outputs': attempt['outputs'], 'wall_ms': attempt['wall_ms'], 'gpu_ms': attempt['gpu_ms'],
                          'engine_executed': True, 'backend': TENSORRT_BACKEND, 'gpu': attempt['gpu'],
                          'warnings': attempt['warnings']}
+            batch = attempt.get('batch') or batch
         else:
             reason = '; '.join(attempt['reasons'])
             if backend == 'tensorrt':

@@ -24,6 +24,7 @@ import traceback
 # through a thread that a forked child does not have, so an import made first in the child waits forever.
 from ansible_collections.tao.fleet.plugins.module_utils import _runtime
 from ansible_collections.tao.fleet.plugins.module_utils._errors import OptionalImportError, TaoFleetError
+from ansible_collections.tao.fleet.plugins.module_utils._image import import_numpy
 from ansible_collections.tao.fleet.plugins.module_utils._trt._capabilities import capabilities
 from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import import_tensorrt
 
@@ -132,7 +133,24 @@ def _device_unfit(loaded, platform):
     return []
 
 
-def tensorrt_job(engine_bytes, tensor, platform, warmup, runs, device):
+def dla_core_of(manifest):
+    """The DLA core an engine was built for (its manifest's ``build.dla.core``), or None for a GPU engine."""
+    dla = ((manifest or {}).get('build') or {}).get('dla')
+    if isinstance(dla, dict) and dla.get('core') is not None:
+        return int(dla['core'])
+    return None
+
+
+def batch_tensor(tensor, batch):
+    """``tensor`` (batch first) with its images repeated or cut to ``batch``."""
+    numpy = import_numpy('the smoke-test input')
+    if int(tensor.shape[0]) == int(batch):
+        return tensor
+    repeats = -(-int(batch) // int(tensor.shape[0]))
+    return numpy.ascontiguousarray(numpy.concatenate([tensor] * repeats, axis=0)[:int(batch)])
+
+
+def tensorrt_job(engine_bytes, tensor, platform, warmup, runs, device, dla_core=None):
     """What the child runs: {'executed': False, 'reasons': [...], 'real_tensorrt', 'no_device'} or the outputs
     and timings. Whether the engine is a test double's is the loaded module's answer (``test_double``), never
     the engine's bytes: a real TensorRT gets every engine. ``real_tensorrt``: a TensorRT that is not the test
@@ -173,7 +191,7 @@ def tensorrt_job(engine_bytes, tensor, platform, warmup, runs, device):
         return {'executed': False, 'reasons': reasons, 'tensorrt': info,
                 'real_tensorrt': loaded is not None and not loaded.test_double, 'no_device': no_device}
     with _runtime.CudaRun(cuda, device) as run:
-        engine = _runtime.TensorRTEngine(loaded, engine_bytes)
+        engine = _runtime.TensorRTEngine(loaded, engine_bytes, dla_core=dla_core)
         try:
             if len(engine.inputs()) != 1:
                 raise TaoFleetError('The engine has %d inputs; a DetectNet_v2 model has one.' % len(engine.inputs()),
@@ -181,17 +199,25 @@ def tensorrt_job(engine_bytes, tensor, platform, warmup, runs, device):
                                     fix='Smoke-test a DetectNet_v2 engine (PeopleNet and its kin).',
                                     code='engine_io_mismatch')
             name = engine.inputs()[0].name
+            warnings = []
+            batch = engine.run_batch(tensor.shape[0])
+            if batch != int(tensor.shape[0]):
+                # a DLA engine runs only at the batch it was built for: the test image fills that batch
+                warnings.append('DLA engine: run at batch %d, the batch it was built for (batch %d was asked).'
+                                % (batch, tensor.shape[0]))
+                tensor = batch_tensor(tensor, batch)
             bound = engine.bind({name: tensor.shape})
             run.allocate(bound)
             outputs, wall_ms, gpu_ms = run.measure({name: tensor}, engine.execute, warmup, runs)
-            warnings = engine.warnings()
+            warnings.extend(engine.warnings())
         finally:
             engine.close()
         gpu = {'name': run.device_name, 'compute_capability': run.compute_capability}
     import pycuda
     info['pycuda'] = getattr(pycuda, 'VERSION_TEXT', None)
     return {'executed': True, 'outputs': [(spec.name, outputs[spec.name]) for spec in bound if not spec.is_input],
-            'wall_ms': wall_ms, 'gpu_ms': gpu_ms, 'tensorrt': info, 'gpu': gpu, 'warnings': warnings}
+            'wall_ms': wall_ms, 'gpu_ms': gpu_ms, 'tensorrt': info, 'gpu': gpu, 'warnings': warnings,
+            'batch': int(tensor.shape[0])}
 
 
 def import_onnxruntime():

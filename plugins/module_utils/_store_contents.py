@@ -16,6 +16,7 @@ import os
 import re
 
 from ansible_collections.tao.fleet.plugins.module_utils._deploy_record import read_records
+from ansible_collections.tao.fleet.plugins.module_utils._progress import read_progress
 
 SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
 # names of the store layout (``_store.py`` takes them from here: this module stays cheap to import)
@@ -45,8 +46,9 @@ def _link(directory, name):
 def store_contents(store):
     """``{path, exists, models: [sha256...], engines: {model: {fingerprints: [...], active, previous,
     rolled_back_from}},
-    deploys: {model: {key, intact, changed, recorded_at, result}}}`` (deploys: ``_deploy_record``, which
-    reads one small file per model and stats the files it names)."""
+    deploys: {model: {key, intact, changed, recorded_at, result}}, progress: {model: {stage, seconds, ...}}}``
+    (deploys: ``_deploy_record``, which reads one small file per model and stats the files it names; progress:
+    ``_progress``, the deployments running now)."""
     models_dir = os.path.join(store, 'models')
     engines_dir = os.path.join(store, 'engines')
     models = [name for name in _names(models_dir)
@@ -61,7 +63,7 @@ def store_contents(store):
         engines[model] = dict([('fingerprints', fingerprints)]
                               + [(link, _link(model_dir, link)) for link in LINKS + (ROLLED_BACK_FROM,)])
     return {'path': store, 'exists': os.path.isdir(store), 'models': models, 'engines': engines,
-            'deploys': read_records(store)}
+            'deploys': read_records(store), 'progress': read_progress(store)}
 
 
 def store_hint(task_vars, store):

@@ -310,6 +310,16 @@ ansible_facts:
               and C(result), the short result the next run reports without calling the host (only when
               intact). See O(tao.fleet.engine_deploy#module:quick_check).
           type: dict
+        progress:
+          description:
+            - By model name, what a M(tao.fleet.engine_deploy) call on this host is doing right now - C(stage)
+              (C(fetch), C(engine), C(smoke), C(consumers), C(release)), C(seconds) since the call started,
+              C(stage_seconds), and C(details) of a running build (C(build_seconds), C(build_memory_mb),
+              C(tensorrt_said), the last line TensorRT logged).
+            - C(running) is V(false) when the call that wrote it is gone (killed); empty when nothing runs.
+          type: dict
+          sample: {"peoplenet": {"stage": "engine", "seconds": 312, "stage_seconds": 305, "running": true,
+                                 "details": {"build_seconds": 303, "build_memory_mb": 1870}}}
 '''
 
 from ansible.module_utils.basic import AnsibleModule

@@ -97,7 +97,14 @@ def test_a_committed_stub_list_matches_tensorrt_stubs(tmp_path):
     assert read_list(os.path.relpath(out, NAMES))[1] == names
 
 
-CACHE = b'TRT-8201-EntropyCalibration2\ninput_1: 3c010a14\n'
+# a cache written by the same major version (another major is refused before the build); TRT-<version> as
+# tao-deploy writes it: major*1000+minor*100+patch up to 9.x, major*10000+... from 10.0
+CACHES = {7: b'TRT-7103', 8: b'TRT-8201', 10: b'TRT-100300'}
+
+
+def cache_for(caps):
+    return CACHES[caps['version_tuple'][0]] + b'-EntropyCalibration2\ninput_1: 3c010a14\n'
+
 UFF = {'format': 'uff', 'model': b'uff', 'input_name': 'input_1', 'input_dims': [3, 544, 960],
        'output_names': ['output_cov/Sigmoid'], 'max_batch': 4, 'workspace': 1 << 20}
 
@@ -107,7 +114,7 @@ def layer_requests(caps):
     requests = [{'model': onnx_writer.peoplenet_shaped(), 'workspace': 1 << 26, 'timing_cache': b'', 'max_batch': 2}]
     if caps['precision'] == 'flags':
         requests += [{'model': onnx_writer.peoplenet_shaped(), 'precision': 'fp16', 'strict_types': True},
-                     {'model': onnx_writer.peoplenet_shaped(), 'precision': 'int8', 'calibration_cache': CACHE}]
+                     {'model': onnx_writer.peoplenet_shaped(), 'precision': 'int8', 'calibration_cache': cache_for(caps)}]
         if caps['dla']:
             requests.append({'model': onnx_writer.model([('input_1', [1, 3, 8, 8])], [('s', [4])],
                                                         [('Relu', ['input_1'], ['r'], 'relu'),

@@ -74,7 +74,8 @@ def test_peoplenet_like_onnx_builds_a_real_engine(trt):
     assert result['inputs'][0]['shape'] == [-1, 3, 64, 96]
     assert [(t['name'], t['shape']) for t in result['outputs']] == [
         ('output_cov/Sigmoid', [-1, 3, 4, 6]), ('output_bbox/BiasAdd', [-1, 12, 4, 6])]
-    assert result['profiles'] == {'input_1': {'min': [1, 3, 64, 96], 'opt': [4, 3, 64, 96], 'max': [4, 3, 64, 96]}}
+    # optimised for batch 1, valid up to max_batch (issue 17 row 13)
+    assert result['profiles'] == {'input_1': {'min': [1, 3, 64, 96], 'opt': [1, 3, 64, 96], 'max': [4, 3, 64, 96]}}
     assert result['precision'] == 'model'
 
 
@@ -194,3 +195,29 @@ def test_names_read_with_stub_libraries_equal_the_names_of_the_real_import(trt):
     # the one extra name is the libraries wheel that __init__ imports when it is installed (not API)
     assert set(public_names(tensorrt_rtx_bindings)) ^ committed == {'tensorrt_rtx_libs'}
     assert tensorrt_rtx_bindings.__version__ == trt.version
+
+
+def test_profile_errors_are_what_the_double_does(trt):
+    """The profile semantics tests/doubles follows (api.py SOURCES 'observed_rtx'), on real NVIDIA code: a negative
+    dimension makes set_shape raise; a rank mismatch, min > opt and opt > max pass set_shape and make
+    add_optimization_profile return -1 (NvInfer.h @8.5.2 8986-8988)."""
+    module = trt.module
+    builder = module.Builder(module.Logger(module.Logger.ERROR))
+    with pytest.raises(RuntimeError, match='inconsistent with other shapes'):
+        builder.create_optimization_profile().set_shape('x', (-1, 3, 8, 8), (1, 3, 8, 8), (1, 3, 8, 8))
+    for shapes in (((1, 3, 8, 8), (1, 3, 8), (1, 3, 8, 8)), ((4, 3, 8, 8), (2, 3, 8, 8), (8, 3, 8, 8)),
+                   ((1, 3, 8, 8), (2, 3, 8, 8), (1, 3, 8, 8))):
+        profile = builder.create_optimization_profile()
+        profile.set_shape('x', *shapes)
+        assert builder.create_builder_config().add_optimization_profile(profile) == -1
+    profile = builder.create_optimization_profile()
+    profile.set_shape('x', (1, 3, 8, 8), (2, 3, 8, 8), (4, 3, 8, 8))
+    assert builder.create_builder_config().add_optimization_profile(profile) == 0
+
+
+def test_a_bad_profile_is_a_clear_error_on_real_tensorrt_rtx(trt):
+    """issue 17 row 9 on real NVIDIA code: the layer's own checks name the input; no traceback."""
+    with pytest.raises(TaoFleetError) as caught:
+        build(trt, {'model': conv_sigmoid_onnx(), 'profiles': {'input_1': {
+            'min': [4, 3, 64, 96], 'opt': [2, 3, 64, 96], 'max': [8, 3, 64, 96]}}})
+    assert caught.value.code == 'profile_invalid' and 'input_1' in caught.value.msg

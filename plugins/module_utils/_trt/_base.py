@@ -12,7 +12,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
-from ansible_collections.tao.fleet.plugins.module_utils._trt._request import parse_calibration_header
+from ansible_collections.tao.fleet.plugins.module_utils._trt._request import (
+    check_calibration_tensors, parse_calibration_header)
 
 # calibration cache algorithm (its header) -> calibrator base class that reads such a cache
 CALIBRATORS = {
@@ -96,8 +97,13 @@ class Build(object):
                 [{'name': t.name, 'shape': [int(d) for d in t.shape]} for t in outputs])
 
     def set_profiles(self, builder, network, config):
-        """One optimization profile covering every dynamic input; a batch-only dynamic input gets
-        min batch 1 and opt = max = max_batch when the request names no profile for it."""
+        """One optimization profile covering every dynamic input. A batch-only dynamic input without a
+        profile in the request gets min 1 / opt 1 / max max_batch (tao-deploy's default opt batch is 1;
+        pipelines run batch 1-2), or, on DLA, one static shape of max_batch (DLA has no dynamic dimensions:
+        "DLA Supported Layers and Restrictions"; tao-deploy ``engine/builder.py`` builds 1/1/1).
+
+        Shapes are checked against setDimensions' conditions (NvInferRuntime.h @8.5.2 1138-1156) first, so a
+        bad profile is ``profile_invalid`` naming the input, not a TensorRT exception or a failed build."""
         inputs = self.tensors(network)[0]
         by_name = dict((t['name'], t['shape']) for t in inputs)
         profiles = dict(self.request['profiles'])
@@ -107,24 +113,25 @@ class Build(object):
                 'Profiles name inputs the model does not have: %s.' % ', '.join(unknown),
                 cause='The model inputs are: %s.' % ', '.join('%s %s' % (n, s) for n, s in sorted(by_name.items())),
                 fix='Name the profile after one of those inputs.', code='profile_invalid')
+        dla = self.request['dla_core'] is not None
         for name, shape in sorted(by_name.items()):
             if name in profiles:
-                for key in ('min', 'opt', 'max'):
-                    if len(profiles[name][key]) != len(shape):
-                        raise TaoFleetError(
-                            'Profile %s of input %s has %d dimensions; the input has %d (%s).'
-                            % (key, name, len(profiles[name][key]), len(shape), shape),
-                            cause='A profile gives the full shape, batch included.',
-                            fix='Give shapes like %s with the -1 dimensions filled in.' % (shape,),
-                            code='profile_invalid')
+                self.check_profile(name, shape, profiles[name])
                 continue
             if not any(d < 0 for d in shape):
                 continue
             if shape[0] < 0 and all(d >= 0 for d in shape[1:]):
                 batch = self.request['max_batch']
-                profiles[name] = {'min': [1] + shape[1:], 'opt': [batch] + shape[1:], 'max': [batch] + shape[1:]}
-                self.warnings.append('Input %s has a dynamic batch and no profile: built for batch 1 to %d.'
-                                     % (name, batch))
+                full = [batch] + shape[1:]
+                if dla:
+                    profiles[name] = {'min': full, 'opt': full, 'max': full}
+                    self.warnings.append('Input %s has a dynamic batch and no profile: built for DLA at batch %d '
+                                         'only (DLA has no dynamic dimensions); the engine runs at that batch.'
+                                         % (name, batch))
+                else:
+                    profiles[name] = {'min': [1] + shape[1:], 'opt': [1] + shape[1:], 'max': full}
+                    self.warnings.append('Input %s has a dynamic batch and no profile: built for batch 1 to %d, '
+                                         'optimised for batch 1.' % (name, batch))
                 continue
             raise TaoFleetError(
                 'Input %s has dynamic dimensions %s other than the batch, and no profile was given.' % (name, shape),
@@ -135,13 +142,55 @@ class Build(object):
             profile = builder.create_optimization_profile()
             for name in sorted(profiles):
                 shapes = profiles[name]
-                profile.set_shape(name, shapes['min'], shapes['opt'], shapes['max'])
-            config.add_optimization_profile(profile)
+                try:
+                    profile.set_shape(name, shapes['min'], shapes['opt'], shapes['max'])
+                except RuntimeError as err:
+                    # pyCore.cpp @8.5.2 35-43: setDimensions returning false becomes a RuntimeError
+                    raise self.profile_refused(name, shapes, 'set_shape raised "%s"' % err)
+            index = config.add_optimization_profile(profile)
+            if index is not None and int(index) < 0:
+                # NvInfer.h @8.5.2 8986-8988: -1 if the profile is not valid
+                raise self.profile_refused(', '.join(sorted(profiles)), None,
+                                           'add_optimization_profile returned %d' % int(index))
         return profiles
+
+    def check_profile(self, name, shape, shapes):
+        def bad(problem, fix):
+            return TaoFleetError(
+                'Profile of input %s (min %s, opt %s, max %s) is invalid: %s.'
+                % (name, shapes['min'], shapes['opt'], shapes['max'], problem),
+                cause='The model gives input %s as %s (-1 = dynamic); a profile gives the full shape, batch '
+                      'included.' % (name, shape),
+                fix=fix, code='profile_invalid')
+        for key in ('min', 'opt', 'max'):
+            if len(shapes[key]) != len(shape):
+                raise bad('%s has %d dimensions and the input %d' % (key, len(shapes[key]), len(shape)),
+                          'Give shapes like %s with the -1 dimensions filled in.' % (shape,))
+            if any(d < 0 for d in shapes[key]):
+                raise bad('%s has a negative dimension' % key,
+                          'Give shapes like %s with the -1 dimensions filled in.' % (shape,))
+        for index, dims in enumerate(zip(shapes['min'], shapes['opt'], shapes['max'])):
+            if not dims[0] <= dims[1] <= dims[2]:
+                raise bad('dimension %d needs min <= opt <= max, got %d, %d, %d' % ((index,) + dims),
+                          'Order the shapes: min the smallest, max the largest (e.g. batch 1 / 2 / 4).')
+            if shape[index] >= 0 and dims != (shape[index],) * 3:
+                raise bad('dimension %d is fixed at %d in the model' % (index, shape[index]),
+                          'Use %d for dimension %d in min, opt and max (only -1 dimensions vary).'
+                          % (shape[index], index))
+
+    def profile_refused(self, name, shapes, what):
+        return TaoFleetError(
+            '%s refused the optimization profile of input %s%s: %s.'
+            % (self.label, name, ' (min %s, opt %s, max %s)' % (shapes['min'], shapes['opt'], shapes['max'])
+               if shapes else '', what),
+            cause='TensorRT found the shapes inconsistent (rank, min <= opt <= max, or fixed model dimensions).',
+            fix='Give min, opt and max with the model input\'s rank, min <= opt <= max, and the model\'s fixed '
+                'dimensions unchanged.', code='profile_invalid', details={'log_errors': list(self.errors)})
 
     def set_dla(self, builder, network, config):
         """Route layers to a DLA core; count which layers DLA can take (TensorRT moves the rest to the GPU
-        silently). Counted with IBuilderConfig.can_run_on_DLA before the build."""
+        silently). Counted with IBuilderConfig.can_run_on_DLA before the build, after the profile is set
+        (DLA takes only static shapes, so the count depends on it)."""
         core = self.request['dla_core']
         if core is None:
             return None
@@ -155,8 +204,13 @@ class Build(object):
                 code='dla_unavailable')
         config.default_device_type = self.trt.DeviceType.DLA
         config.DLA_core = core
+        flag = self.trt.BuilderFlag
         if self.request['gpu_fallback']:
-            config.set_flag(self.trt.BuilderFlag.GPU_FALLBACK)
+            config.set_flag(flag.GPU_FALLBACK)
+        elif hasattr(flag, 'DIRECT_IO'):
+            # reformatting runs on the GPU, so without fallback avoid I/O reformats (trtexec,
+            # samples/common/sampleEngines.cpp @8.5.2 989-997); 7.x and 8.0/8.1 have no such flag
+            config.set_flag(flag.DIRECT_IO)
         layers = [network.get_layer(i) for i in range(network.num_layers)]
         on_gpu = [layer.name for layer in layers if not config.can_run_on_DLA(layer)]
         if on_gpu and not self.request['gpu_fallback']:
@@ -171,6 +225,21 @@ class Build(object):
         return {'core': core, 'gpu_fallback': self.request['gpu_fallback'], 'layers': len(layers),
                 'layers_on_dla': len(layers) - len(on_gpu), 'layers_on_gpu': len(on_gpu),
                 'counted_by': 'IBuilderConfig.can_run_on_DLA'}
+
+    def check_calibration_cache(self, network):
+        """Before the build: refuse an INT8 cache with no scale for any tensor of this network."""
+        if self.request['precision'] != 'int8' or self.request['calibration_cache'] is None or \
+                not self.caps['calibrator']:
+            return
+        inputs, outputs = self.tensors(network)
+        names = [t['name'] for t in inputs + outputs]
+        for index in range(network.num_layers):
+            layer = network.get_layer(index)
+            # ILayer.num_outputs / get_output: every real version; the test double's layers have no outputs
+            for output in range(getattr(layer, 'num_outputs', 0)):
+                names.append(layer.get_output(output).name)
+        self.warnings.extend(check_calibration_tensors(
+            self.request['calibration_cache'], names, [t['name'] for t in inputs], self.label))
 
     def make_calibrator(self):
         """A calibrator that only hands TensorRT the shipped cache (no calibration images)."""
@@ -197,28 +266,44 @@ class Build(object):
         return CacheOnlyCalibrator()
 
     def set_precision(self, builder, config):
-        """Precision flags (generations with flags); returns the effective precision."""
+        """Precision flags (generations with flags); returns the effective precision.
+
+        INT8 adds FP16 (layers without an INT8 kernel then run in FP16) only where the GPU has fast FP16:
+        compute capability 6.1 (P4, P40, GTX 10xx) has fast INT8 and no fast FP16, and INT8 alone is valid
+        ("with FP32 fallback with FP16 fallback if kFP16 also specified", NvInfer.h @8.2.1 7716; tao-deploy
+        sets FP16 next to INT8 only when platform_has_fast_fp16)."""
         precision = self.request['precision']
         flag = self.trt.BuilderFlag
-        if precision in ('fp16', 'int8') and not builder.platform_has_fast_fp16:
+        fast_fp16 = precision in ('fp16', 'int8') and bool(builder.platform_has_fast_fp16)
+        if precision == 'fp16' and not fast_fp16:
             raise TaoFleetError(
                 'The %s builder reports no fast FP16 on this GPU ("Half2 support requested on hardware without '
                 'native FP16 support").' % self.label,
-                cause='This GPU has no native FP16.', fix='Set precision: fp32.', code='fp16_unsupported_platform')
+                cause='This GPU has no native FP16.', fix='Set precision: fp32 (or int8 where the GPU has fast '
+                                                          'INT8, as compute capability 6.1 does).',
+                code='fp16_unsupported_platform')
         if precision == 'int8' and not builder.platform_has_fast_int8:
             raise TaoFleetError(
                 'The %s builder reports no fast INT8 on this GPU ("Your platform support int8: false").' % self.label,
                 cause='Jetson Nano and TX2 have no INT8.', fix='Set precision: fp16.', code='int8_unsupported_platform')
-        if precision in ('fp16', 'int8'):
+        if fast_fp16:
             config.set_flag(flag.FP16)
         if precision == 'int8':
+            if not fast_fp16:
+                self.warnings.append('%s reports fast INT8 and no fast FP16 on this GPU: built INT8 without FP16, '
+                                     'so layers without an INT8 kernel run in FP32.' % self.label)
             config.set_flag(flag.INT8)
             calibrator = self.make_calibrator()
             self.keep_alive.append(calibrator)
             config.int8_calibrator = calibrator
         if self.request['strict_types']:
-            config.set_flag(getattr(flag, self.caps['strict_flag']))
+            for name in self.strict_flags():
+                config.set_flag(getattr(flag, name))
         return 'fp32' if precision == 'model' else precision
+
+    def strict_flags(self):
+        """BuilderFlag names that keep layer precisions as asked (tao-converter -s)."""
+        return [self.caps['strict_flag']]
 
     def build_failed(self):
         text = ' '.join(self.errors).lower()
@@ -240,10 +325,27 @@ class Build(object):
         return None
 
     def set_timing_cache(self, config):
-        cache = config.create_timing_cache(self.request['timing_cache'] or b'')
+        """The stored cache, or a fresh one when it is foreign or corrupt (a warning says which): a timing
+        cache only saves build time, so a bad one never fails the build. What TensorRT does with a corrupt
+        blob is not documented (NvInfer.h @8.5.2 9177-9191), so an exception or None both count as corrupt."""
+        data = self.request['timing_cache'] or b''
+        cache = None
+        if data:
+            try:
+                cache = config.create_timing_cache(data)
+            except Exception as err:  # pylint: disable=broad-except
+                self.warnings.append('The stored timing cache is corrupt and was dropped (%s: %s); this build '
+                                     'starts a new one.' % (type(err).__name__, err))
+            else:
+                if cache is None:
+                    self.warnings.append('The stored timing cache is corrupt and was dropped (TensorRT made no '
+                                         'cache of it); this build starts a new one.')
+        if cache is None:
+            cache = config.create_timing_cache(b'')
         if not config.set_timing_cache(cache, False):
             self.warnings.append('The timing cache was made by another device or TensorRT and was not used.')
-            config.set_timing_cache(config.create_timing_cache(b''), False)
+            cache = config.create_timing_cache(b'')
+            config.set_timing_cache(cache, False)
         return cache
 
     def read_timing_cache(self, config):
@@ -261,16 +363,18 @@ class Build(object):
             self.parse_uff(network)
         else:
             self.parse_onnx(network, logger)
+        self.check_calibration_cache(network)
         config = builder.create_builder_config()
         if self.request['workspace'] is not None:
             self.set_workspace(config)
         precision = self.set_precision(builder, config)
-        dla = self.set_dla(builder, network, config)
         if self.request['format'] == 'uff':
             self.set_implicit_batch(builder)
             profiles = {}
         else:
             profiles = self.set_profiles(builder, network, config)
+        # after the profile: what DLA can run depends on the shapes it fixes
+        dla = self.set_dla(builder, network, config)
         timing_cache = self.set_timing_cache(config) if self.caps['timing_cache'] else None
         self.set_compute_capabilities(config)
         plan = self.build_plan(builder, network, config)

@@ -56,7 +56,8 @@ _GEN10 = _row(_GEN8_5, generation='gen10', explicit_batch_flag='ignored', uff_pa
 _GEN11 = _row(_GEN10, generation='gen11', explicit_batch_flag='absent', precision='strongly_typed',
               fast_precision_queries=False, calibrator=False, strict_flag=None, dla=False)
 
-# (flavour, first version, first version of the next row, capabilities); versions compare on (major, minor)
+# (flavour, first version, first version of the next row, capabilities). A bound is (major, minor) or
+# (major, minor, patch); versions compare on (major, minor, patch), so 11.4.0 and 11.4.1 can differ.
 TABLE = (
     ('tensorrt', (7, 0), (8, 0), _GEN7),
     ('tensorrt', (8, 0), (8, 2), _GEN8_0),
@@ -64,12 +65,27 @@ TABLE = (
     ('tensorrt', (8, 4), (8, 5), _row(_GEN8_4, evidence='source')),
     ('tensorrt', (8, 5), (8, 6), _GEN8_5),
     ('tensorrt', (8, 6), (8, 7), _row(_GEN8_5, evidence='wheel')),
+    # 9.x: the 8.6 API without the UFF and Caffe parsers. NVIDIA/TensorRT tags v9.1.0, v9.2.0 and v9.3.0 have no
+    # python/src/parsers/pyUff.cpp (v8.6.1 has it), while build_engine, max_batch_size, num_bindings,
+    # max_workspace_size, STRICT_TYPES and EXPLICIT_BATCH are still bound in python/src/infer/pyCore.cpp.
+    # No 9.0 tag was read: it gets this row too, which refuses UFF rather than guessing it has a parser.
+    ('tensorrt', (9, 0), (10, 0), _row(_GEN8_5, uff_parser=False, evidence='source')),
     ('tensorrt', (10, 0), (10, 8), _GEN10),
     # TensorRT 10.8 to 11.3 dropped DLA (TensorRT 11.4.1 "Working with DLA"; field-errors #21)
     ('tensorrt', (10, 8), (11, 0), _row(_GEN10, dla=False, evidence='wheel+docs')),
     # no 11.0-11.3 wheel was read: the 11.4 wheel's names and the 10.x to 11.x migration guide
     ('tensorrt', (11, 0), (11, 4), _row(_GEN11, evidence='docs')),
-    ('tensorrt', (11, 4), (12, 0), _row(_GEN11, dla=True)),
+    # DLA by patch release (the "Working with DLA" page of each version under
+    # https://docs.nvidia.com/deeplearning/tensorrt/<version>/inference-library/work-with-dla.html):
+    # 11.4.0: DLA only on Windows on ARM ("Not supported: Linux SBSA, NVIDIA JetPack, and NVIDIA DriveOS");
+    # 11.4.1: DLA on Jetson AGX Orin with JetPack 7.2.2 or later only (Thor has none; the SBSA build has no
+    #         DLA outside JetPack): the row says yes, and the device's own answers decide (dla_cores 0 on
+    #         Thor; builder.num_DLA_cores on a non-JetPack SBSA install) - JetPack 7.2.2 itself is not checked;
+    # 11.5.0: "NVIDIA JetPack is not supported in TensorRT 11.5.0" (Linux DLA: none). Later 11.x: unknown, so
+    #         they get the 11.5 row (no DLA) and a warning.
+    ('tensorrt', (11, 4, 0), (11, 4, 1), _row(_GEN11, dla=False)),
+    ('tensorrt', (11, 4, 1), (11, 5, 0), _row(_GEN11, dla=True, evidence='wheel+docs')),
+    ('tensorrt', (11, 5, 0), (11, 6, 0), _row(_GEN11, dla=False, evidence='docs')),
     # RTX GPUs have no DLA (the DLA names exist in the bindings, builder.num_DLA_cores is 0); timing cache
     # calls are no-ops since TensorRT-RTX 1.2 (its own DeprecationWarning); CCs = the ComputeCapability enum
     ('tensorrt_rtx', (1, 0), (2, 0), _row(_GEN11, generation='rtx1', timing_cache=False,
@@ -90,12 +106,17 @@ def parse_version(version):
 
 
 def format_range(first, stop):
-    return '%d.%d <= v < %d.%d' % (first + stop)
+    return '%s <= v < %s' % ('.'.join(str(n) for n in first), '.'.join(str(n) for n in stop))
+
+
+def _key(numbers):
+    """(major, minor, patch) of a version or a row bound, missing parts 0."""
+    return (tuple(numbers) + (0, 0, 0))[:3]
 
 
 def _nearest(rows, key):
     """The row below ``key`` (the older API is the safer guess), or the oldest row when below all."""
-    below = [row for row in rows if row[1] <= key]
+    below = [row for row in rows if _key(row[1]) <= key]
     return below[-1] if below else rows[0]
 
 
@@ -108,10 +129,10 @@ def capabilities(version, flavour='tensorrt'):
     if flavour not in FLAVOURS:
         raise ValueError('unknown TensorRT flavour %r (known: %s)' % (flavour, ', '.join(FLAVOURS)))
     numbers = parse_version(version)
-    key = (numbers + (0,))[:2]
+    key = _key(numbers)
     rows = [row for row in TABLE if row[0] == flavour]
     warnings = []
-    matches = [row for row in rows if row[1] <= key < row[2]]
+    matches = [row for row in rows if _key(row[1]) <= key < _key(row[2])]
     if matches:
         row = matches[0]
     else:

@@ -24,6 +24,15 @@ class Gen8_0(Gen7):
     def set_timing_cache(self, config):
         return Build.set_timing_cache(self, config)
 
+    def strict_flags(self):
+        """From 8.2 STRICT_TYPES is deprecated; OBEY_PRECISION_CONSTRAINTS alone is not what it meant. It meant
+        PREFER_PRECISION_CONSTRAINTS + DIRECT_IO + REJECT_EMPTY_ALGORITHMS (NvInfer.h @8.2.1 7719-7729), the
+        three tao-deploy sets (``engine/builder.py`` ``_set_precision_constraints``). 10.x keeps all three
+        (deprecated from 10.7 / 10.10, still present in 10.13.3)."""
+        if self.caps['strict_flag'] == 'OBEY_PRECISION_CONSTRAINTS':
+            return ['PREFER_PRECISION_CONSTRAINTS', 'DIRECT_IO', 'REJECT_EMPTY_ALGORITHMS']
+        return Build.strict_flags(self)
+
     def build_plan(self, builder, network, config):
         plan = builder.build_serialized_network(network, config)
         return None if plan is None else bytes(plan)

@@ -34,7 +34,8 @@ DEFAULTS = {
     'dla_core': None,           # None = GPU only
     'gpu_fallback': True,       # layers DLA cannot run go to the GPU
     'profiles': {},             # {input: {'min': [...], 'opt': [...], 'max': [...]}} with batch
-    'max_batch': 1,             # implicit batch (UFF), and the batch of a derived ONNX profile
+    'max_batch': 1,             # implicit batch (UFF); the max batch of a derived ONNX profile (opt 1), or its
+                                # one batch on DLA (min = opt = max)
     'workspace': None,          # bytes; None = TensorRT's default
     'timing_cache': None,       # bytes of a previous build's timing cache
     'strict_types': False,      # keep layer precisions as asked (tao-converter -s)
@@ -128,6 +129,59 @@ def parse_calibration_header(cache):
     return version, found.group(2)
 
 
+# '<tensor name>: <scale as hex float bits>', one per line after the header (NVIDIA/TensorRT#2036 shows one:
+# 'TRT-8203-EntropyCalibration2' then '167: 3c009976'); names may hold ':' ('input_1:0: 3c010a14')
+_CACHE_ENTRY = re.compile(r'^(.{1,4096}): ([0-9A-Fa-f]{1,16})\Z')
+
+
+def calibration_cache_tensors(cache):
+    """Tensor names that an INT8 calibration cache holds scales for (lines after the header)."""
+    names = []
+    for raw in cache.split(b'\n')[1:]:
+        found = _CACHE_ENTRY.match(raw.strip().decode('utf-8', 'replace'))
+        if found:
+            names.append(found.group(1))
+    return names
+
+
+def check_calibration_tensors(cache, network_tensors, network_inputs, label):
+    """Refuse a cache that holds no scale for any tensor of the network; warn about inputs it lacks.
+
+    TensorRT does not fail on such a cache: for each tensor without a scale it logs "Missing scale and
+    zero-point for tensor ..., expect fall back to non-int8 implementation" (NVIDIA/TensorRT#3131, #3933) and
+    builds that layer in FP16/FP32, so a cache for another network gives a silently non-INT8 engine.
+    ``network_tensors``: every tensor name the build knows (inputs, outputs, layer outputs where the bindings
+    list them); ``network_inputs``: the input names. Returns warnings; raises TaoFleetError.
+    """
+    cached = calibration_cache_tensors(cache)
+    known = set(network_tensors)
+    fix = ("Give the calibration cache that ships with this model release (the catalog's calibration file, "
+           "e.g. resnet34_peoplenet_int8.txt beside PeopleNet's ONNX), or set precision: fp16. A cache of a "
+           ".etlt (UFF) release names tensors like input_1, the ONNX release like input_1:0: they do not mix.")
+    if not cached:
+        raise TaoFleetError(
+            'The INT8 calibration cache holds no tensor scales (no "<tensor>: <hex>" line after its header); '
+            '%s would build this network without INT8.' % label,
+            cause='TensorRT takes each tensor\'s INT8 scale from the cache and falls back to FP16/FP32, with a '
+                  'warning only, for every tensor the cache lacks.',
+            fix=fix, code='calibration_cache_network_mismatch')
+    matched = [name for name in cached if name in known]
+    if not matched:
+        raise TaoFleetError(
+            'The INT8 calibration cache was written for another network: none of its %d tensor names (first: '
+            '%s) is a tensor of this model (inputs: %s).' % (
+                len(cached), ', '.join(cached[:3]), ', '.join(network_inputs) or 'none'),
+            cause='%s would find no scale for any tensor and build every layer without INT8, without an error '
+                  '("Missing scale and zero-point for tensor ..., expect fall back to non-int8 implementation").'
+                  % label,
+            fix=fix, code='calibration_cache_network_mismatch')
+    missing = [name for name in network_inputs if name not in set(cached)]
+    if missing:
+        return ['The INT8 calibration cache has no scale for input %s (it matches %d of this network\'s tensors); '
+                'the layers reading it run without INT8.' % (', '.join(missing), len(set(matched)))]
+    return []
+
+
 def _capability_numbers(capability):
     found = re.match(r'^(\d+)\.(\d+)', capability)
     return (int(found.group(1)), int(found.group(2))) if found else None
@@ -183,6 +237,20 @@ def _check_precision(caps, request, platform, warnings):
         if header is None:
             warnings.append('The INT8 calibration cache has no "TRT-<version>-<algorithm>" first line; %s may '
                             'reject it.' % label)
+        elif header[0][0] != caps['version_tuple'][0]:
+            # TensorRT "will skip the file if it is incompatible" (NVIDIA/TensorRT#1378, an NVIDIA reply), and
+            # TensorRT 8 cannot use caches written by TensorRT 7 (DeepStream 6.0 "Readme First"): an engine
+            # built from it is silently not INT8. Other major pairs are unconfirmed; refused the same way.
+            written = '.'.join(str(n) for n in header[0])
+            raise TaoFleetError(
+                'The INT8 calibration cache was written by TensorRT %s (header TRT-...-%s), and this host has %s: '
+                'another major version.' % (written, header[1], label),
+                cause='TensorRT skips a calibration cache it cannot read without failing the build, so the engine '
+                      'would silently lose INT8 (TensorRT 8 cannot read TensorRT 7 caches).',
+                fix='Use the cache made for TensorRT %d (the model release for this JetPack), regenerate it with '
+                    'this TensorRT (tao-deploy gen_trt_engine with calibration images, or trtexec --int8 --calib), '
+                    'or set precision: fp16.' % caps['version_tuple'][0],
+                code='calibration_cache_version_mismatch')
         elif tuple(header[0]) != tuple(caps['version_tuple'][:3]):
             warnings.append(
                 'The INT8 calibration cache was written by TensorRT %s (header TRT-...-%s) and this host has %s; '
@@ -198,7 +266,8 @@ def _check_dla(caps, request, platform, warnings):
     if not caps['dla']:
         raise TaoFleetError(
             'DLA core %d was requested, but %s has no DLA support.' % (core, label),
-            cause='TensorRT 10.8 to 11.3 dropped DLA, and TensorRT-RTX targets GPUs without DLA.',
+            cause='TensorRT 10.8 to 11.4.0 and 11.5 onwards have no DLA on Jetson (11.4.1 has it on AGX Orin with '
+                  'JetPack 7.2.2 and later), and TensorRT-RTX targets GPUs without DLA.',
             fix='Leave dla_core unset to build for the GPU, or use a TensorRT with DLA (JetPack 5/6 on '
                 'Xavier/Orin).', code='dla_unavailable')
     cores = platform.get('dla_cores')
@@ -218,6 +287,18 @@ def _check_dla(caps, request, platform, warnings):
             cause='Every FP32 layer would fall back to the GPU ("DLA only supports FP16 and Int8 precision").',
             fix='Set precision: fp16 (or int8 with a calibration cache) for a DLA build.',
             code='dla_needs_reduced_precision')
+    # DLA has no dynamic dimensions: a profile's min, opt and max must be one shape, and the run uses that
+    # shape ("DLA Supported Layers and Restrictions", General Restrictions; tao-deploy builds 1/1/1)
+    for name, shapes in sorted(request['profiles'].items()):
+        if not shapes['min'] == shapes['opt'] == shapes['max']:
+            raise TaoFleetError(
+                'DLA core %d was requested with a dynamic profile for input %s (min %s, opt %s, max %s); %s '
+                'cannot build a DLA engine from it.' % (core, name, shapes['min'], shapes['opt'], shapes['max'], label),
+                cause='DLA does not support dynamic dimensions: the profile\'s min = opt = max, and the engine '
+                      'then runs only at that shape.',
+                fix='Give one shape as min, opt and max (e.g. %s for every one, the batch the pipeline runs), '
+                    'or leave profiles unset for a DLA build of max_batch, or build for the GPU (no dla_core).'
+                    % (shapes['max'],), code='dla_profile_dynamic')
     if not request['gpu_fallback']:
         warnings.append('DLA core %d without GPU fallback: the build fails if any layer cannot run on DLA.' % core)
 
@@ -226,8 +307,8 @@ def _check_uff(caps, request):
     label = caps['label']
     if not caps['uff_parser']:
         raise TaoFleetError(
-            '%s cannot parse UFF models (.etlt files with a UFF payload): the UFF parser was removed in '
-            'TensorRT 10.' % label,
+            '%s cannot parse UFF models (.etlt files with a UFF payload): TensorRT 9 ships no UFF parser and '
+            'TensorRT 10 removed it.' % label,
             cause='This host runs %s; UFF needs TensorRT 8.6 or older.' % label,
             fix='Use the ONNX release of the model (PeopleNet: resnet34_peoplenet_int8.onnx, or run tao-export '
                 'to make an ONNX), or build on a host with TensorRT 8.x.', code='uff_unsupported')
@@ -253,8 +334,8 @@ def check_request(caps, request, platform=None):
 
     Raises TaoFleetError whose message names the TensorRT version and the fix. Codes: invalid_request,
     model_empty, uff_unsupported, uff_input_required, precision_implied_by_model, fp16_unsupported_platform,
-    int8_unsupported_platform, int8_needs_calibration, dla_unavailable, dla_needs_reduced_precision,
-    compute_capability_unsupported.
+    int8_unsupported_platform, int8_needs_calibration, calibration_cache_version_mismatch, dla_unavailable,
+    dla_needs_reduced_precision, dla_profile_dynamic, compute_capability_unsupported.
     """
     request = normalize_request(request)
     platform = platform or {}

@@ -3,6 +3,12 @@
 ``populate()`` (in ``__init__``) exposes only what one version's real name list has; the rest of this
 module is never reachable through ``import tensorrt``. Engines it "builds" are not plans: they start
 with ``TAOFLEET-TRT-DOUBLE <version> <sha256 of every build input>`` and carry a JSON description.
+
+What each version lacks comes from that version's name list (``tests/doubles/names``): a missing name is an
+AttributeError. The behaviours below follow NVIDIA's code and docs, each citing its source in ``SOURCES``
+(implicit-batch shapes, DLA profile and batch rules, ``set_shape`` errors, ``add_optimization_profile``
+returning -1, INT8 without FP16, the runtime's DLA core). Where NVIDIA does not say what happens, the double
+refuses (an error naming "unknown"), so no test passes on a guess.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,9 +26,53 @@ PREFIX = 'TensorRT test double: '
 ENGINE_MAGIC = b'TAOFLEET-TRT-DOUBLE'
 TIMING_MAGIC = b'TAOFLEET-TRT-DOUBLE-TIMING-CACHE'
 
+# NVIDIA's semantics the double follows, each with where it was read (NVIDIA/TensorRT at a tag, unless a
+# page is named). Where NVIDIA's behaviour is not documented the double REFUSES (an error, a RuntimeError
+# or a False/None return naming "unknown"), it does not guess.
+SOURCES = {
+    'implicit_batch_shapes': 'v8.6.1 samples/python/common.py 192-199: on the name-based API an implicit-batch '
+                             'engine\'s get_tensor_shape has no batch dimension (size *= engine.max_batch_size); '
+                             '252-255: such engines run with execute_async(batch_size=...)',
+    'implicit_batch_enqueue': 'v8.6.1 samples/common/sampleInference.cpp 308, 869: enqueueV3 only when '
+                              '!hasImplicitBatchDimension(), else the implicit enqueue with the batch',
+    'dla_implicit_batch': 'v8.6.1 samples/common/sampleInference.cpp 254-259: DLA + implicit batch: the inference '
+                          'batch must equal the engine\'s max batch size',
+    'dla_profile': 'docs.nvidia.com/deeplearning/tensorrt/latest/inference-library/dla-layer-restrictions.html '
+                   '"General Restrictions": DLA has no dynamic dimensions (profile min = opt = max), and the '
+                   'runtime dimensions must be the build dimensions; 8.5.2 include/NvInferRuntime.h 1158',
+    'set_shape': '8.5.2 python/src/infer/pyCore.cpp 35-43: set_shape raises RuntimeError "Shape provided for '
+                 'min/opt/max is inconsistent with other shapes." when setDimensions returns false; '
+                 '8.5.2 include/NvInferRuntime.h 1138-1156 (rank mismatch is its example; full validation at build)',
+    'add_optimization_profile': '8.5.2 include/NvInfer.h 8986-8988: returns -1 if the profile is not valid; '
+                                '8.5.2 include/NvInferRuntime.h 1282-1291: isValid checks min/opt/max set with '
+                                'one rank and min <= opt <= max',
+    'int8_without_fp16': '8.2.1 include/NvInfer.h 7716: kINT8 "with FP32 fallback with FP16 fallback if kFP16 also '
+                         'specified" (INT8 alone is valid: cc 6.1 has fast INT8, no fast FP16)',
+    'runtime_dla_core': '8.5.2 include/NvInferRuntime.h 644 (IRuntime DLA core "Defaults to -1"); '
+                        '8.5.2 samples/common/sampleEngines.cpp 113-116 (setDLACore before deserializeCudaEngine); '
+                        '8.5.2 python/src/infer/pyCore.cpp 1156 (Runtime.DLA_core)',
+    'input_shape_false': '8.5.2 include/NvInferRuntime.h 2560: setInputShape returns false on an error',
+    # run here on the real TensorRT-RTX 1.7.1.116 bindings (tests/rtx test_profile_errors_are_what_the_double_does):
+    # NVIDIA code, though not TensorRT 8/10 itself
+    'observed_rtx': 'TensorRT-RTX 1.7.1.116: set_shape with a negative dimension raises RuntimeError "Shape provided '
+                    'for min is inconsistent with other shapes."; a rank mismatch, min > opt or opt > max pass '
+                    'set_shape and add_optimization_profile returns -1; a corrupt timing cache blob gives an empty '
+                    'cache and the warning "Failed to deserialize timing cache" (the double still refuses one: '
+                    'RTX makes timing caches no-ops, TensorRT 8/10 are unknown)',
+}
+
 # ONNX ops the double lets run on DLA (conv nets as PeopleNet are; shape ops are not)
 DLA_OPS = ('Conv', 'ConvTranspose', 'Relu', 'Sigmoid', 'Tanh', 'BatchNormalization', 'MaxPool', 'AveragePool',
            'Add', 'Mul', 'Sub', 'Concat', 'LeakyRelu', 'Clip')
+
+
+def _static_profile(config, name):
+    """True when the config's first profile gives ``name`` one shape (min = opt = max)."""
+    for profile in config._profiles[:1]:
+        shapes = profile._shapes.get(name)
+        if shapes and shapes[0] == shapes[1] == shapes[2]:
+            return True
+    return False
 
 
 def record(name, *args):
@@ -71,7 +121,8 @@ ENUMS = {
     'Severity': ('INTERNAL_ERROR', 'ERROR', 'WARNING', 'INFO', 'VERBOSE'),
     'NetworkDefinitionCreationFlag': ('EXPLICIT_BATCH', 'EXPLICIT_PRECISION', 'STRONGLY_TYPED'),
     'BuilderFlag': ('FP16', 'INT8', 'DEBUG', 'GPU_FALLBACK', 'STRICT_TYPES', 'REFIT', 'TF32',
-                    'OBEY_PRECISION_CONSTRAINTS', 'PREFER_PRECISION_CONSTRAINTS', 'DIRECT_IO', 'BF16', 'FP8'),
+                    'OBEY_PRECISION_CONSTRAINTS', 'PREFER_PRECISION_CONSTRAINTS', 'DIRECT_IO', 'BF16', 'FP8',
+                    'REJECT_EMPTY_ALGORITHMS'),
     'MemoryPoolType': ('WORKSPACE', 'DLA_MANAGED_SRAM', 'DLA_LOCAL_DRAM', 'DLA_GLOBAL_DRAM'),
     'DeviceType': ('GPU', 'DLA'),
     'DataType': ('FLOAT', 'HALF', 'INT8', 'INT32', 'BOOL'),
@@ -142,9 +193,10 @@ class ITensor(object):
 class ILayer(object):
     name = attribute('_name')
 
-    def __init__(self, name, op_type):
+    def __init__(self, name, op_type, network=None):
         self._name = name
         self._op_type = op_type
+        self._network = network
 
 
 class INetworkDefinition(object):
@@ -194,7 +246,7 @@ class OnnxParser(object):
         network = self._network
         network._inputs = [ITensor(n, d) for n, d in graph['inputs']]
         network._outputs = [ITensor(n, d) for n, d in graph['outputs']]
-        network._layers = [ILayer(n, op) for n, op in graph['nodes']]
+        network._layers = [ILayer(n, op, network) for n, op in graph['nodes']]
         network._model_sha256 = hashlib.sha256(bytes(model)).hexdigest()
         return True
 
@@ -231,7 +283,7 @@ class UffParser(object):
         # implicit batch: the network's tensors have no batch dimension, as UFF networks in TensorRT
         network._inputs = [ITensor(n, d) for n, d in self._inputs]
         network._outputs = [ITensor(n, []) for n in self._outputs]
-        network._layers = [ILayer('uff_graph', 'Uff')]
+        network._layers = [ILayer('uff_graph', 'Uff', network)]
         network._model_sha256 = hashlib.sha256(bytes(buffer)).hexdigest()
         return True
 
@@ -242,7 +294,22 @@ class IOptimizationProfile(object):
 
     def set_shape(self, input, min, opt, max):
         record('IOptimizationProfile.set_shape', input, list(min), list(opt), list(max))
+        # SOURCES['set_shape'] and ['observed_rtx']: a negative dimension is refused at once (RuntimeError);
+        # a rank mismatch or min > opt > max is accepted here and refused by add_optimization_profile
+        for name, dims in (('min', min), ('opt', opt), ('max', max)):
+            if any(int(d) < 0 for d in dims):
+                raise RuntimeError('Shape provided for %s is inconsistent with other shapes.' % name)
         self._shapes[input] = [list(min), list(opt), list(max)]
+
+    def _is_valid(self):
+        # SOURCES['add_optimization_profile'] and ['observed_rtx']: isValid's partial checks (one rank,
+        # min <= opt <= max); the rest waits for the build
+        for shapes in self._shapes.values():
+            low, mid, high = shapes
+            if not len(low) == len(mid) == len(high) or any(a > b for a, b in zip(low, mid)) or \
+                    any(a > b for a, b in zip(mid, high)):
+                return False
+        return True
 
     def get_shape(self, input):
         return self._shapes.get(input, [])
@@ -336,10 +403,22 @@ class IBuilderConfig(object):
 
     def add_optimization_profile(self, profile):
         record('IBuilderConfig.add_optimization_profile')
+        if not profile._is_valid():
+            return -1  # SOURCES['add_optimization_profile']
         self._profiles.append(profile)
         return len(self._profiles) - 1
 
     def can_run_on_DLA(self, layer):
+        # SOURCES['dla_profile']: DLA takes no dynamic dimension. Whether can_run_on_DLA looks at the profile
+        # (or what it answers before one is added) NVIDIA does not say: asked before every dynamic input has
+        # a static profile, the double refuses instead of guessing.
+        network = layer._network
+        if network is not None:
+            for tensor in network._inputs:
+                if any(d < 0 for d in tensor._shape) and not _static_profile(self, tensor._name):
+                    raise RuntimeError(PREFIX + 'can_run_on_DLA(%s) asked while input %s %s has no static '
+                                       'profile: NVIDIA\'s answer here is unknown' % (layer._name, tensor._name,
+                                                                                    list(tensor._shape)))
         return layer._op_type in DLA_OPS
 
     def create_timing_cache(self, serialized_timing_cache):
@@ -348,7 +427,14 @@ class IBuilderConfig(object):
         if not data:
             return ITimingCache([])
         header, _unused, body = data.partition(b'\n')
-        cache = ITimingCache(json.loads(body.decode()) if header.startswith(TIMING_MAGIC) else [])
+        entries = []
+        if header.startswith(TIMING_MAGIC):
+            try:
+                entries = json.loads(body.decode())
+            except ValueError:
+                # 8.5.2 include/NvInfer.h 9177-9191 does not say what a corrupt blob gives: refuse
+                raise RuntimeError(PREFIX + 'corrupt timing cache: what TensorRT does with one is unknown')
+        cache = ITimingCache(entries)
         cache._foreign = header != TIMING_MAGIC + b' ' + STATE['version'].encode()
         return cache
 
@@ -384,6 +470,9 @@ class ICudaEngine(object):
         self._description = json.loads(data.split(b'\n', 1)[1].decode())
         self._io = self._description['io']
 
+    def _io_shape(self, name):
+        return dict((t['name'], t['shape']) for t in self._io)[name]
+
     def serialize(self):
         record('ICudaEngine.serialize')
         return IHostMemory(self._data)
@@ -409,7 +498,24 @@ class ICudaEngine(object):
         return self._io[index]['name']
 
     def get_tensor_shape(self, name):
+        # SOURCES['implicit_batch_shapes']: an implicit-batch engine's shapes have no batch dimension here too
         return tuple(dict((t['name'], t['shape']) for t in self._io)[name])
+
+    def _profile(self, name):
+        for profile in self._description['profiles'][:1]:
+            if name in profile:
+                return profile[name]
+        return None
+
+    def get_tensor_profile_shape(self, name, profile_index):
+        shapes = self._profile(name) if profile_index == 0 else None
+        if shapes is None:
+            raise RuntimeError(PREFIX + 'no profile %d for %s' % (profile_index, name))
+        return [tuple(s) for s in shapes]
+
+    def get_profile_shape(self, profile_index, binding):
+        return self.get_tensor_profile_shape(self.get_binding_name(binding) if isinstance(binding, int)
+                                             else binding, profile_index)
 
     def get_tensor_mode(self, name):
         mode = dict((t['name'], t['mode']) for t in self._io)[name]
@@ -453,8 +559,18 @@ class IExecutionContext(object):
     def _name(self, index):
         return self._engine._io[index]['name']
 
+    def _fits(self, name, shape):
+        """SOURCES['input_shape_false'] and ['dla_profile']: a shape outside the profile is refused."""
+        shapes = self._engine._profile(name)
+        if shapes is None:
+            return len(shape) == len(self._engine._io_shape(name))
+        low, high = shapes[0], shapes[2]
+        return len(shape) == len(low) and all(a <= d <= b for a, d, b in zip(low, shape, high))
+
     def set_binding_shape(self, binding, shape):
         record('IExecutionContext.set_binding_shape', binding, list(shape))
+        if not self._fits(self._name(binding), list(shape)):
+            return False
         self._shapes[self._name(binding)] = list(shape)
         return True
 
@@ -463,6 +579,8 @@ class IExecutionContext(object):
 
     def set_input_shape(self, name, shape):
         record('IExecutionContext.set_input_shape', name, list(shape))
+        if not self._fits(name, list(shape)):
+            return False
         self._shapes[name] = list(shape)
         return True
 
@@ -475,6 +593,13 @@ class IExecutionContext(object):
 
     def execute_async(self, batch_size=1, bindings=None, stream_handle=None, input_consumed=None):
         record('IExecutionContext.execute_async', batch_size, list(bindings), stream_handle)
+        description = self._engine._description
+        if not self._engine.has_implicit_batch_dimension:
+            return False  # SOURCES['implicit_batch_enqueue']: the implicit enqueue is for implicit-batch engines
+        if batch_size < 1 or batch_size > description['max_batch_size']:
+            return False
+        if description.get('dla') and batch_size != description['max_batch_size']:
+            return False  # SOURCES['dla_implicit_batch']
         return True
 
     def execute_async_v2(self, bindings, stream_handle, input_consumed=None):
@@ -487,8 +612,15 @@ class IExecutionContext(object):
 
 
 class Runtime(object):
+    DLA_core = attribute('_dla_core')
+
     def __init__(self, logger):
         self._logger = logger
+        self._dla_core = -1  # SOURCES['runtime_dla_core']: "Defaults to -1"
+
+    @property
+    def num_DLA_cores(self):
+        return STATE['platform'].get('dla_cores', 0)
 
     def deserialize_cuda_engine(self, serialized_engine):
         data = bytes(serialized_engine)
@@ -497,7 +629,14 @@ class Runtime(object):
         if not data.startswith(magic):
             _log(self._logger, 'ERROR', 'not an engine of this test double version (%s)' % STATE['version'])
             return None
-        return ICudaEngine(data)
+        engine = ICudaEngine(data)
+        if engine._description.get('dla') and self._dla_core < 0:
+            # SOURCES['runtime_dla_core']: trtexec sets the core first; what a DLA engine does on a runtime
+            # left at -1 is not documented, so the double refuses it
+            _log(self._logger, 'ERROR', 'DLA engine deserialized with Runtime.DLA_core unset (-1): what TensorRT '
+                                        'does then is unknown to the double')
+            return None
+        return engine
 
 
 class Builder(object):
@@ -557,6 +696,14 @@ class Builder(object):
             if any(d < 0 for d in tensor._shape) and tensor._name not in profiled:
                 return self._fail('input %s has dynamic dimensions %s and no optimization profile'
                                   % (tensor._name, list(tensor._shape)))
+        # SOURCES['set_shape'], condition (3) of setDimensions, checked "at engine build time"
+        for profile in config._profiles:
+            for tensor in network._inputs:
+                for shape in profile._shapes.get(tensor._name, []):
+                    if len(shape) != len(tensor._shape) or any(
+                            d >= 0 and d != s for d, s in zip(tensor._shape, shape)):
+                        return self._fail('profile shape %s does not fit input %s %s'
+                                          % (shape, tensor._name, list(tensor._shape)))
         calibration = None
         if 'BuilderFlag.INT8' in config._flags:
             if config._int8_calibrator is None:
@@ -571,6 +718,16 @@ class Builder(object):
             if config._dla_core >= cores:
                 return self._fail('DLA core %d requested, %d available' % (config._dla_core, cores))
             dla = {'core': config._dla_core, 'gpu_fallback': 'BuilderFlag.GPU_FALLBACK' in config._flags}
+            # SOURCES['dla_profile']: no dynamic dimension on DLA. What TensorRT does with a dynamic profile
+            # (error, or every layer on the GPU under fallback) is not documented: the double refuses the build.
+            for tensor in network._inputs:
+                if any(d < 0 for d in tensor._shape) and not _static_profile(config, tensor._name):
+                    return self._fail('DLA build with a dynamic profile for input %s: DLA needs min = opt = max '
+                                      '(what TensorRT does here is unknown to the double)' % tensor._name)
+        if 'BuilderFlag.FP16' in config._flags and not STATE['platform'].get('fast_fp16', True):
+            # the builder's own warning text (docs field-errors #14: NVIDIA/TensorRT#218)
+            _log(self._logger, 'WARNING', 'Half2 support requested on hardware without native FP16 support, '
+                                          'performance will be negatively affected.')
         io = [{'name': t._name, 'shape': list(t._shape), 'mode': 'INPUT'} for t in network._inputs] + \
              [{'name': t._name, 'shape': list(t._shape), 'mode': 'OUTPUT'} for t in network._outputs]
         description = {

@@ -327,3 +327,42 @@ def test_platform_warnings_are_counted_in_the_closing_message():
     verdict = rollout_verdict(rollout_judge(plan, 'canary', results), results)
     assert verdict['failed'] is False
     assert 'Platform warnings on 1 host(s), in the fleet report: %s.' % HOSTS[1] in verdict['msg']
+
+
+# ---- the run's tags: which deploying plays run --------------------------------------------------------------
+
+def test_canary_only_leaves_the_waves_hosts_out_of_the_run_and_the_verdict_names_them():
+    plan = rollout_plan(HOSTS, CLASSES, {'stages': ['canary']})
+    assert plan['canary']['hosts'] == ['orin-01', 'nano-02', 'dgpu-03']
+    assert plan['waves'] == [] and plan['rest'] == [] and plan['serial'] == [1]
+    assert plan['hosts'] == ['orin-01', 'nano-02', 'dgpu-03'] and plan['not_run'] == HOSTS[3:]
+    judged = rollout_judge(plan, 'canary', dict((host, deployed(host, 'canary')) for host in plan['canary']['hosts']))
+    verdict = rollout_verdict(judged, dict((host, deployed(host, 'canary')) for host in plan['canary']['hosts']))
+    assert not verdict['failed']
+    assert verdict['msg'].startswith('Rollout  of the model finished on 3 hosts (3 deployed).')
+    assert 'Only the canary ran (the run\'s tags left out the waves): not touched (9): orin-04, nano-05' in verdict['msg']
+
+
+def test_no_deploying_stage_plans_and_deploys_no_host():
+    plan = rollout_plan(HOSTS, CLASSES, {'stages': []})
+    assert (plan['hosts'], plan['canary']['hosts'], plan['waves'], plan['stages']) == ([], [], [], [])
+    assert plan['not_run'] == HOSTS
+
+
+def test_both_stages_are_the_default_and_leave_nobody_out():
+    plan = rollout_plan(HOSTS, CLASSES, {})
+    assert plan['stages'] == ['canary', 'waves'] and plan['not_run'] == [] and plan['hosts'] == HOSTS
+    assert 'Only the' not in rollout_verdict(plan, {})['msg']
+
+
+def test_waves_without_their_canary_are_refused_unless_the_canary_is_off():
+    with pytest.raises(RolloutError, match='deploy the waves without their canary'):
+        rollout_plan(HOSTS, CLASSES, {'stages': ['waves']})
+    plan = rollout_plan(HOSTS, CLASSES, {'stages': ['waves'], 'canary': False})
+    assert plan['canary']['hosts'] == [] and plan['not_run'] == [] and len(plan['rest']) == 12
+
+
+@pytest.mark.parametrize('stages', ['canary', ['canary', 'report'], None])
+def test_stages_of_another_shape_are_refused(stages):
+    with pytest.raises(RolloutError, match='stages must be a list of canary and waves'):
+        rollout_settings({'stages': stages})

@@ -83,6 +83,53 @@ def test_peoplenet_interface():
     assert uff['tensorrt']['below'] == '9'
 
 
+def test_peoplenet_v2_6_3_onnx_release():
+    by_id = dict((item['id'], item) for item in MODELS['peoplenet']['artifacts'])
+    onnx = by_id['onnx_v2.6.3']
+    assert onnx['ngc'] == 'nvidia/tao/peoplenet:deployable_quantized_onnx_v2.6.3'
+    assert (onnx['file'], onnx['format']) == ('resnet34_peoplenet.onnx', 'onnx') and 'key' not in onnx
+    assert onnx['input'] == {'name': 'input_1:0', 'dims': [3, 544, 960], 'dtype': 'float32', 'batch': 'dynamic'}
+    assert onnx['calibration']['file'] == 'resnet34_peoplenet_int8.txt'
+    assert onnx['precisions'] == ['fp32', 'fp16', 'int8'] and onnx['tensorrt'] == {'min': '10.3', 'below': None}
+
+
+@pytest.mark.parametrize('facts, fits', [
+    (_facts('8.6.2', jetpack='6.0'), False),       # below its TensorRT 10.3
+    (ORIN_TRT10, True),
+    (_facts('10.13.3.9', jetpack='7.1', cc='11.0'), True),
+    (_facts('10.16.2.10', jetpack='7.2'), True),
+    (ORIN_RTX, True),
+])
+def test_peoplenet_v2_6_3_is_chosen_when_pinned_where_it_builds(facts, fits):
+    model = MODELS['peoplenet']
+    if fits:
+        choice = _catalog.select_artifact('peoplenet', model, facts, artifact_id='onnx_v2.6.3')
+        assert choice['artifact_id'] == 'onnx_v2.6.3' and choice['encrypted'] is False
+        assert _catalog.select_artifact('peoplenet', model, facts, prefer=['onnx_v2.6.3'])['artifact_id'] == 'onnx_v2.6.3'
+        if facts['tensorrt']['flavour'] == 'tensorrt':
+            assert 'int8' in choice['precisions']
+    else:
+        error = _error('no_artifact_fits', _catalog.select_artifact, 'peoplenet', model, facts,
+                       artifact_id='onnx_v2.6.3')
+        assert 'TensorRT 10.3 and newer' in error.msg
+
+
+@pytest.mark.parametrize('profile', ['thor-jp71', 'agx-orin-jp72'])
+def test_jetpack_7_1_and_7_2_fixture_facts_choose_an_onnx_peoplenet_that_fits(profile):
+    with open(os.path.join(SYSROOTS, profile + '.expected.json')) as handle:
+        facts = json.load(handle)['tao_platform']
+    choice = _catalog.select_artifact('peoplenet', MODELS['peoplenet'], facts)
+    # catalog order keeps v2.3.4 first; v2.6.3 fits as well; the UFF releases are refused by name
+    assert choice['artifact_id'] == 'onnx_v2.3.4'
+    rejected = dict((item['id'], item['reason']) for item in choice['rejected'])
+    assert 'onnx_v2.6.3' not in rejected and 'onnx_v2.3.3' not in rejected
+    assert 'no UFF parser' in rejected['etlt_int8_v2.6.1']
+    assert 'int8' in choice['precisions']
+    pinned = _catalog.select_artifact('peoplenet', MODELS['peoplenet'], facts, artifact_id='onnx_v2.6.3',
+                                      precision='int8')
+    assert pinned['artifact']['calibration']['file'] == 'resnet34_peoplenet_int8.txt'
+
+
 def test_every_artifact_has_unknown_checksums_as_null_never_invented():
     for model in MODELS.values():
         for artifact in model['artifacts']:

@@ -24,7 +24,10 @@ from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import (
     platform_key_sha256 as fingerprint_platform_key_sha256)
 
 SYSROOTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'fixtures', 'sysroots')
-PROFILES = ('nano-jp46', 'xavier-nx-jp51', 'orin-nx-jp62', 'agx-orin-jp62', 'thor-jp70', 'dgpu-x86')
+FLEET_PROFILES = ('nano-jp46', 'xavier-nx-jp51', 'orin-nx-jp62', 'agx-orin-jp62', 'thor-jp70', 'dgpu-x86')
+# fixture trees of releases that no simulated-fleet host runs (yet): JetPack 7.1 (Thor only) and 7.2 (Orin too)
+NEWER_PROFILES = ('thor-jp71', 'agx-orin-jp72')
+PROFILES = FLEET_PROFILES + NEWER_PROFILES
 
 # The simulated fleet's profile table (interfaces.md), restated here so that a fixture tree and its
 # expected.json cannot drift together away from the platform they stand for.
@@ -39,6 +42,13 @@ PROFILE_TABLE = {
                           jetpack='6.2.1', cuda='12.6', cudnn='9.3', trt='10.3.0', python='3.10'),
     'thor-jp70': dict(kind='jetson', part='p3834-0008', soc='tegra264', cc='11.0', dla=0, l4t='38.2.0',
                       jetpack='7.0', cuda='13.0.48', cudnn='9.12.0', trt='10.13.3', python='3.12'),
+    # JetPack 7.1 = R38.4.0, Thor only, same CUDA/cuDNN/TensorRT as 7.0 (OE4T/meta-tegra master-l4t-r38.4.x:
+    # README, cuda-cudart_13.0.48, cudnn_9.12.0.46, tensorrt-core_10.13.3.9); JetPack 7.2 = R39.2.0 on Orin
+    # (meta-tegra master: cuda-cudart_13.2.75, cudnn_9.20.0.46, tensorrt-core_10.16.2.10)
+    'thor-jp71': dict(kind='jetson', part='p3834-0008', soc='tegra264', cc='11.0', dla=0, l4t='38.4.0',
+                      jetpack='7.1', cuda='13.0.48', cudnn='9.12.0', trt='10.13.3', python='3.12'),
+    'agx-orin-jp72': dict(kind='jetson', part='p3701-0000', soc='tegra234', cc='8.7', dla=2, l4t='39.2.0',
+                          jetpack='7.2', cuda='13.2.75', cudnn='9.20.0', trt='10.16.2', python='3.12'),
     'dgpu-x86': dict(kind='dgpu', part=None, soc=None, cc='8.9', dla=0, l4t=None, jetpack=None, cuda='13.0',
                      cudnn='9', trt='10.13.3', python='3.12'),
 }

@@ -111,19 +111,64 @@ def test_unknown_l4t_release_warns_by_name_and_still_reports_what_it_can(tree):
 
 
 def test_unknown_l4t_with_the_jetpack_package_takes_the_package_version(tree):
-    root = tree('agx-orin-jp62')
+    # a release newer than the table (R39.4.0 / JetPack 7.4 are made up: no such release is known)
+    root = tree('agx-orin-jp72')
     write(root, 'etc/nv_tegra_release',
-          '# R39 (release), REVISION: 2.0, GCID: 45755727, BOARD: generic, EABI: aarch64, DATE: Mon Jun  1 '
+          '# R39 (release), REVISION: 4.0, GCID: 45755727, BOARD: generic, EABI: aarch64, DATE: Mon Jun  1 '
           '09:28:48 PM UTC 2026\n')
     dpkg = open(os.path.join(root, 'var/lib/dpkg/status')).read()
-    write(root, 'var/lib/dpkg/status', dpkg.replace('6.2.1+b38', '7.2+b12').replace('36.4.4-20250616085344',
-                                                                                    '39.2.0-20260601000000'))
+    write(root, 'var/lib/dpkg/status', dpkg.replace('7.2-b187', '7.4-b12').replace('39.2.0-20260601141651',
+                                                                                   '39.4.0-20270101000000'))
     facts = gather(root)
-    assert facts['jetpack'] == {'version': '7.2', 'source': 'nvidia-jetpack package', 'package_version': '7.2+b12',
+    assert facts['jetpack'] == {'version': '7.4', 'source': 'nvidia-jetpack package', 'package_version': '7.4-b12',
                                 'table_version': None}
-    assert any('L4T R39.2.0 is not in' in w and 'JetPack 7.2 comes from the nvidia-jetpack package' in w
+    assert any('L4T R39.4.0 is not in' in w and 'JetPack 7.4 comes from the nvidia-jetpack package' in w
                for w in facts['warnings'])
-    assert facts['platform_class'] == 'jetpack7.2-agx_orin_64gb'
+    assert facts['platform_class'] == 'jetpack7.4-agx_orin_32gb'
+
+
+@pytest.mark.parametrize('release, jetpack', [('39.2.0', '7.2'), ('39.2.1', '7.2.1')])
+def test_jetpack_7_2_releases_are_in_the_l4t_table_without_the_jetpack_package(tree, release, jetpack):
+    # BSP-only install (no nvidia-jetpack): JetPack comes from the L4T table alone
+    root = tree('agx-orin-jp72')
+    major, revision = release.split('.', 1)
+    write(root, 'etc/nv_tegra_release',
+          '# R%s (release), REVISION: %s, GCID: 45755727, BOARD: generic, EABI: aarch64, DATE: Mon Jun  1 '
+          '09:28:48 PM UTC 2026\n' % (major, revision))
+    dpkg = open(os.path.join(root, 'var/lib/dpkg/status')).read()
+    dpkg = re.sub(r'Package: nvidia-jetpack\n(?:.+\n)*\n', '', dpkg)
+    write(root, 'var/lib/dpkg/status', dpkg.replace('39.2.0-20260601141651', release + '-20260601141651'))
+    facts = gather(root)
+    assert facts['l4t']['release'] == release and facts['l4t']['in_table'] is True
+    assert facts['jetpack'] == {'version': jetpack, 'source': 'L4T table', 'package_version': None,
+                                'table_version': jetpack}
+    assert facts['warnings'] == []
+    assert facts['platform_class'] == 'jetpack%s-agx_orin_32gb' % jetpack
+
+
+@pytest.mark.parametrize('version, supported', [
+    ('10.13.3.9', False),   # JetPack 7.0/7.1's TensorRT (SBSA, Thor only) installed on an Orin
+    ('10.16.0.72', False),  # the last 10.16 before Orin support (10.16.1 release notes)
+    ('10.16.1.11', True),
+    ('10.16.2.10', True),   # JetPack 7.2's own
+])
+def test_orin_with_a_tensorrt_that_has_no_sm87_build_is_unsupported(tree, version, supported):
+    root = tree('agx-orin-jp72')
+    write(root, 'usr/lib/python3.12/dist-packages/tensorrt/__init__.py',
+          'from .tensorrt import *  # noqa: F401,F403\n\n__version__ = "%s"\n' % version)
+    facts = gather(root)
+    assert facts['tensorrt']['version'] == version
+    assert facts['supported'] is supported
+    if supported:
+        assert facts['reason'] is None
+    else:
+        assert 'TensorRT %s cannot build engines for this tegra234' % version in facts['reason']
+        assert 'sm_87' in facts['reason'] and '10.16.1' in facts['reason'] and 'Fix:' in facts['reason']
+
+
+def test_jetpack_6_tensorrt_on_orin_stays_supported():
+    facts = gather(os.path.join(SYSROOTS, 'agx-orin-jp62'))
+    assert facts['tensorrt']['version'].startswith('10.3.0') and facts['supported'] is True
 
 
 def test_release_file_and_l4t_core_package_disagreeing_is_a_warning(tree):

@@ -381,3 +381,110 @@ def test_io_types_without_a_numpy_type_are_refused():
     with pytest.raises(TaoFleetError) as caught:
         _runtime._numpy_dtype(BF16(), 'x', 'TensorRT 10.3.0')
     assert caught.value.code == 'engine_io_unsupported'
+
+
+# ---- issue 17: NVIDIA's semantics on the double (tests/doubles/tao_fleet_trt_double/api.py SOURCES) ----------
+
+UFF_REQUEST = {'format': 'uff', 'model': b'uff', 'input_name': 'input_1', 'input_dims': [3, 544, 960],
+               'output_names': ['output_cov/Sigmoid', 'output_bbox/BiasAdd'], 'max_batch': 16}
+
+
+@pytest.mark.parametrize('version', ['8.0.1.6', '8.2.1.8', '8.5.2.2', '8.6.1'])
+def test_uff_engines_run_at_batch_1_on_every_tensorrt_with_uff(double, version):
+    """Row 1: the I/O path follows the engine (has_implicit_batch_dimension), not the version: 8.5/8.6 have
+    the name-based API too, whose implicit-batch shapes lack the batch (common.py @v8.6.1 192-199)."""
+    trt = double('tensorrt', version)
+    engine_bytes = build(trt, UFF_REQUEST)['engine']
+    cuda = FakeCuda()
+    with _runtime.CudaRun(cuda) as run:
+        engine = _runtime.TensorRTEngine(LoadedTensorRT.wrap(trt), engine_bytes)
+        assert engine.implicit_batch and engine.io_api == 'bindings'
+        bound = engine.bind({'input_1': (1, 3, 544, 960)})
+        assert bound[0].shape == (1, 3, 544, 960)
+        run.allocate(bound)
+        run.infer({'input_1': numpy.zeros((1, 3, 544, 960), numpy.float32)}, engine.execute)
+        engine.close()
+    (call,) = calls(trt, 'IExecutionContext.execute_async')
+    assert call[1] == 1
+    assert not calls(trt, 'IExecutionContext.execute_async_v3')
+
+
+@pytest.mark.parametrize('version', ['8.5.2.2', '8.6.1'])
+def test_explicit_batch_engines_of_8_5_and_8_6_keep_the_tensor_api(double, version):
+    trt = double('tensorrt', version)
+    engine_bytes = build(trt, {'model': MODEL})['engine']
+    with _runtime.CudaRun(FakeCuda()):
+        engine = _runtime.TensorRTEngine(LoadedTensorRT.wrap(trt), engine_bytes)
+        assert engine.io_api == 'tensors' and not engine.implicit_batch
+        engine.close()
+
+
+def dla_engine(trt, **request):
+    request = dict({'model': MODEL, 'precision': 'fp16', 'dla_core': 1}, **request)
+    return build(trt, request)['engine']
+
+
+def test_the_runtime_gets_the_dla_core_before_it_deserializes(double):
+    """Row 4: IRuntime's DLA core defaults to -1; trtexec sets it before deserializing (sampleEngines.cpp
+    @8.5.2 113-116). The double refuses a DLA engine on a runtime left at -1."""
+    trt = double('tensorrt', '8.5.2.2', dla_cores=2)
+    engine_bytes = dla_engine(trt)
+    with _runtime.CudaRun(FakeCuda()):
+        engine = _runtime.TensorRTEngine(LoadedTensorRT.wrap(trt), engine_bytes, dla_core=1)
+        assert engine.runtime.DLA_core == 1
+        engine.close()
+        with pytest.raises(TaoFleetError) as caught:
+            _runtime.TensorRTEngine(LoadedTensorRT.wrap(trt), engine_bytes)
+    assert caught.value.code == 'engine_deserialize_failed' and 'DLA_core unset' in caught.value.msg
+
+
+def test_the_runtime_loads_the_plugin_library_before_it_deserializes(double):
+    """Row 11: as the build does (init_libnvinfer_plugins), so engines with plugin layers deserialize."""
+    trt = double('tensorrt', '10.3.0')
+    engine_bytes = build(trt, {'model': MODEL})['engine']
+    del trt.__tao_fleet_calls__[:]
+    with _runtime.CudaRun(FakeCuda()):
+        _runtime.TensorRTEngine(LoadedTensorRT.wrap(trt), engine_bytes).close()
+    names = [call[0] for call in trt.__tao_fleet_calls__]
+    assert 'init_libnvinfer_plugins' in names
+    assert names.index('init_libnvinfer_plugins') < names.index('Runtime.deserialize_cuda_engine')
+
+
+def test_an_implicit_batch_dla_engine_runs_at_its_max_batch(double):
+    """Row 5: with DLA and implicit batch the run batch must be the engine's max batch (sampleInference.cpp
+    @v8.6.1 254-259); the double's execute_async refuses any other."""
+    trt = double('tensorrt', '8.2.1.8', dla_cores=2)
+    engine_bytes = build(trt, dict(UFF_REQUEST, precision='fp16', dla_core=0, max_batch=4))['engine']
+    cuda = FakeCuda()
+    with _runtime.CudaRun(cuda) as run:
+        engine = _runtime.TensorRTEngine(LoadedTensorRT.wrap(trt), engine_bytes, dla_core=0)
+        assert engine.run_batch(1) == 4
+        with pytest.raises(TaoFleetError) as caught:
+            engine.bind({'input_1': (1, 3, 544, 960)})
+        assert caught.value.code == 'engine_io_mismatch' and 'batch 4' in caught.value.msg
+        bound = engine.bind({'input_1': (4, 3, 544, 960)})
+        run.allocate(bound)
+        run.infer({'input_1': numpy.zeros((4, 3, 544, 960), numpy.float32)}, engine.execute)
+        engine.close()
+    (call,) = calls(trt, 'IExecutionContext.execute_async')
+    assert call[1] == 4
+
+
+def test_an_explicit_dla_engine_runs_at_its_static_profile_batch(double):
+    """Row 2 at run time: DLA runtime dimensions must be the build dimensions (DLA restrictions page)."""
+    trt = double('tensorrt', '8.6.1', dla_cores=2)
+    engine_bytes = dla_engine(trt, max_batch=2)
+    with _runtime.CudaRun(FakeCuda()):
+        engine = _runtime.TensorRTEngine(LoadedTensorRT.wrap(trt), engine_bytes, dla_core=1)
+        assert engine.run_batch(1) == 2
+        assert [s.shape for s in engine.bind({'input_1': (2, 3, 544, 960)})][0] == (2, 3, 544, 960)
+        engine.close()
+
+
+def test_a_gpu_engine_runs_at_the_batch_asked(double):
+    trt = double('tensorrt', '8.6.1')
+    engine_bytes = build(trt, {'model': MODEL, 'max_batch': 4})['engine']
+    with _runtime.CudaRun(FakeCuda()):
+        engine = _runtime.TensorRTEngine(LoadedTensorRT.wrap(trt), engine_bytes)
+        assert engine.run_batch(1) == 1 and engine.run_batch(3) == 3
+        engine.close()

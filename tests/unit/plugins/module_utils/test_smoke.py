@@ -452,3 +452,75 @@ def test_a_corrupt_engine_is_refused_before_anything_runs(store):
     with pytest.raises(TaoFleetError) as caught:
         smoke(engine_store, fingerprints['opaque'])
     assert caught.value.code == 'engine_corrupt'
+
+
+# ---- issue 17: the TensorRT job on the double's engines (FakeCuda for pycuda; no plan executes here) ------
+
+def double_tensorrt_host(monkeypatch, trt):
+    """The child's TensorRT is the double (its readiness check waved through) and pycuda is FakeCuda, so
+    tensorrt_job's own code runs: engine, DLA core, batch, bind, buffers, execute. It proves the job's API
+    use and decisions, not TensorRT's behaviour."""
+    from ansible_collections.tao.fleet.tests.unit.plugins.module_utils.test_runtime import FakeCuda
+
+    class Cuda(FakeCuda):
+        def __init__(self):
+            FakeCuda.__init__(self)
+            self.Device.count = staticmethod(lambda: 1)
+    monkeypatch.setattr(_smoke_backends, 'import_tensorrt', lambda platform=None: LoadedTensorRT.wrap(trt))
+    monkeypatch.setattr(_smoke_backends, 'engine_readiness', lambda loaded, platform: [])
+    monkeypatch.setattr(_smoke_backends._runtime, 'import_pycuda', Cuda)
+    monkeypatch.setitem(sys.modules, 'pycuda', type(sys)('pycuda'))
+
+
+UFF_PEOPLENET = {'format': 'uff', 'model': b'uff', 'input_name': 'input_1', 'input_dims': [3, 544, 960],
+                 'output_names': ['output_cov/Sigmoid', 'output_bbox/BiasAdd'], 'max_batch': 16}
+
+
+@pytest.mark.parametrize('version', ['8.5.2.2', '8.6.1'])
+def test_a_uff_engine_of_tensorrt_8_5_and_8_6_runs_in_the_job_at_batch_1(tmp_path, monkeypatch, version):
+    """Issue 17 row 1 (done-when): before, bind failed with engine_io_mismatch ([1,3,544,960] vs [3,544,960])."""
+    trt = harness.load(version, tmp_path)
+    try:
+        engine_bytes = build(trt, UFF_PEOPLENET)['engine']
+        double_tensorrt_host(monkeypatch, trt)
+        tensor = numpy.zeros((1, 3, 544, 960), numpy.float32)
+        result = _smoke_backends.tensorrt_job(engine_bytes, tensor, {}, 1, 2, 0)
+        executed = [c for c in trt.__tao_fleet_calls__ if c[0] == 'IExecutionContext.execute_async']
+    finally:
+        harness.unload()
+    assert result['executed'] is True and result['batch'] == 1
+    assert [name for name, _array in result['outputs']] == UFF_PEOPLENET['output_names']
+    assert len(executed) == 3 and all(call[1] == 1 for call in executed)
+
+
+def test_a_dla_engine_runs_in_the_job_on_its_core_and_at_its_build_batch(tmp_path, monkeypatch):
+    """Issue 17 rows 4 and 5: Runtime.DLA_core set before deserializing; implicit-batch DLA at max batch."""
+    trt = harness.load('8.2.1.8', tmp_path, dla_cores=2)
+    try:
+        engine_bytes = build(trt, dict(UFF_PEOPLENET, precision='fp16', dla_core=1, max_batch=2))['engine']
+        double_tensorrt_host(monkeypatch, trt)
+        tensor = numpy.arange(3 * 544 * 960, dtype=numpy.float32).reshape(1, 3, 544, 960)
+        result = _smoke_backends.tensorrt_job(engine_bytes, tensor, {}, 0, 1, 0, dla_core=1)
+        with pytest.raises(TaoFleetError) as caught:   # the double refuses a DLA engine on a runtime left at -1
+            _smoke_backends.tensorrt_job(engine_bytes, tensor, {}, 0, 1, 0)
+    finally:
+        harness.unload()
+    assert result['executed'] is True and result['batch'] == 2
+    assert any('run at batch 2' in w for w in result['warnings'])
+    assert caught.value.code == 'engine_deserialize_failed'
+
+
+def test_the_smoke_test_hands_the_job_the_engines_dla_core(store, monkeypatch):
+    engine_store, fingerprints, sha = store
+    engine_store.update_manifest(MODEL, fingerprints['double'], {'build': {'dla': {'core': 1, 'layers': 3}}})
+    seen = []
+
+    def job(engine_bytes, tensor, platform, warmup, runs, device, dla_core=None):
+        seen.append(dla_core)
+        return {'executed': False, 'reasons': ['TensorRT refused the plan'], 'real_tensorrt': False,
+                'no_device': True, 'tensorrt': None}
+    monkeypatch.setattr(_smoke, 'tensorrt_job', job)
+    monkeypatch.setattr(_smoke, 'run_in_child', lambda work, timeout: work())
+    smoke(engine_store, fingerprints['double'])
+    smoke(engine_store, fingerprints['opaque'])
+    assert seen == [1, None]

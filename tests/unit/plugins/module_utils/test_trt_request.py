@@ -10,6 +10,8 @@ import pytest
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._trt.layer import (
     capabilities, check_request, normalize_request, parse_calibration_header)
+from ansible_collections.tao.fleet.plugins.module_utils._trt._request import (
+    calibration_cache_tensors, check_calibration_tensors)
 
 NANO = {'name': 'Jetson Nano', 'compute_capability': '5.3', 'dla_cores': 0}
 XAVIER_NX = {'name': 'Jetson Xavier NX', 'compute_capability': '7.2', 'dla_cores': 2}
@@ -213,3 +215,66 @@ def test_a_calibration_header_of_5000_digits_is_a_warning_not_a_crash():
     cache = b'TRT-' + b'9' * 5000 + b'-EntropyCalibration2\ninput_1: 3c010a14\n'
     warnings = check_request(capabilities('8.2.1.8'), {'model': b'm', 'precision': 'int8', 'calibration_cache': cache})
     assert 'no "TRT-<version>-<algorithm>" first line' in warnings[0]
+
+
+def test_dla_with_a_dynamic_profile_is_refused_in_check_mode_too():
+    """Issue 17 row 2: DLA has no dynamic dimensions (profile min = opt = max, DLA restrictions page)."""
+    profiles = {'input_1': {'min': [1, 3, 544, 960], 'opt': [16, 3, 544, 960], 'max': [16, 3, 544, 960]}}
+    error = refused('8.5.2.2', {'model': b'm', 'precision': 'fp16', 'dla_core': 0, 'profiles': profiles}, XAVIER_NX)
+    assert error.code == 'dla_profile_dynamic'
+    assert 'TensorRT 8.5.2.2' in error.msg and 'input_1' in error.msg
+    assert '[16, 3, 544, 960]' in error.fix
+    static = dict((key, [16, 3, 544, 960]) for key in ('min', 'opt', 'max'))
+    assert check_request(capabilities('8.5.2.2'), {'model': b'm', 'precision': 'fp16', 'dla_core': 0,
+                                                   'profiles': {'input_1': static}}, XAVIER_NX) == []
+
+
+def test_int8_on_compute_capability_6_1_is_accepted():
+    """Issue 17 row 3: 6.1 has fast INT8 and no fast FP16."""
+    warnings = check_request(capabilities('8.2.1.8'), {'model': b'm', 'precision': 'int8',
+                                                       'calibration_cache': CACHE_8201},
+                             {'name': 'Tesla P4', 'compute_capability': '6.1'})
+    assert warnings == []
+
+
+# --- INT8 caches TensorRT would silently not use ---------------------------------------------------
+
+@pytest.mark.parametrize('version, cache', [
+    ('10.3.0', CACHE_8201),                                           # TensorRT 8 cache, TensorRT 10 host
+    ('8.5.2.2', b'TRT-7103-EntropyCalibration2\ninput_1: 3c010a14\n'),  # TensorRT 7 cache [DS60]
+    ('7.1.3.0', CACHE_8201),
+    ('9.3.0', b'TRT-100300-EntropyCalibration2\ninput_1: 3c010a14\n'),
+])
+def test_calibration_cache_of_another_major_tensorrt_is_refused_before_the_build(version, cache):
+    error = refused(version, {'model': b'm', 'precision': 'int8', 'calibration_cache': cache}, XAVIER_NX)
+    assert error.code == 'calibration_cache_version_mismatch'
+    written = '.'.join(str(n) for n in parse_calibration_header(cache)[0])
+    assert 'written by TensorRT %s' % written in error.msg and 'TensorRT %s' % version in error.msg
+    assert 'regenerate it with this TensorRT' in error.fix and 'precision: fp16' in error.fix
+
+
+def test_calibration_cache_of_the_same_major_only_warns():
+    warnings = check_request(capabilities('10.13.3.9'), {
+        'model': b'm', 'precision': 'int8',
+        'calibration_cache': b'TRT-100300-EntropyCalibration2\ninput_1:0: 3c010a14\n'}, THOR)
+    assert len(warnings) == 1 and 'TensorRT 10.3.0' in warnings[0]
+
+
+def test_calibration_cache_tensor_names_keep_colons():
+    cache = (b'TRT-8502-EntropyCalibration2\ninput_1:0: 3c010a14\nconv1/convolution:0: 3d1a2b3c\r\n'
+             b'not a scale line\n(Unnamed Layer* 3) [Constant]_output: 3c008912\n')
+    assert calibration_cache_tensors(cache) == ['input_1:0', 'conv1/convolution:0',
+                                                '(Unnamed Layer* 3) [Constant]_output']
+
+
+def test_uff_release_cache_on_the_onnx_network_is_another_network():
+    # PeopleNet's .etlt (UFF) cache names input_1; its ONNX release's network names input_1:0
+    uff_cache = b'TRT-8502-EntropyCalibration2\ninput_1: 3c010a14\noutput_cov/Sigmoid: 3c00f9f4\n'
+    onnx_tensors = ['input_1:0', 'output_cov/Sigmoid:0', 'output_bbox/BiasAdd:0']
+    with pytest.raises(TaoFleetError) as caught:
+        check_calibration_tensors(uff_cache, onnx_tensors, ['input_1:0'], 'TensorRT 8.5.2.2')
+    assert caught.value.code == 'calibration_cache_network_mismatch'
+    assert 'none of its 2 tensor names (first: input_1, output_cov/Sigmoid)' in caught.value.msg
+    assert 'inputs: input_1:0' in caught.value.msg and 'input_1:0' in caught.value.fix
+    onnx_cache = b'TRT-8502-EntropyCalibration2\ninput_1:0: 3c010a14\noutput_cov/Sigmoid:0: 3c00f9f4\n'
+    assert check_calibration_tensors(onnx_cache, onnx_tensors, ['input_1:0'], 'TensorRT 8.5.2.2') == []
