@@ -306,7 +306,8 @@ def _share_entry_in_use(share, fingerprint):
 
 def prune_share(share, keep_fingerprints, min_age, check_mode=False, now=None):
     """Remove share entries ``<share>/<fingerprint>/`` not in ``keep_fingerprints``, older than ``min_age``
-    and not locked, and the predictions that name them. Returns ``{removed, kept, freed_bytes}``."""
+    and not locked, the controller's index records of them (and old records whose entry is gone), and the
+    predictions that name them. Returns ``{removed, kept, freed_bytes}``."""
     now = time.time() if now is None else now
     result = {'removed': [], 'kept': [], 'freed_bytes': 0}
     if not os.path.isdir(share):
@@ -326,6 +327,15 @@ def prune_share(share, keep_fingerprints, min_age, check_mode=False, now=None):
         if not check_mode:
             trash.append(_to_trash(root, os.path.join(root, name)))
     removed = set(result['removed'])
+    # the controller's own record of each entry (plugins/action/trt_engine.py, INDEX): one without its entry only
+    # makes the next host of that class build and publish again
+    index = os.path.join(root, '.index')
+    entries = set(result['kept'])
+    for name, info in _entries(index) if not check_mode else ():
+        fingerprint = name[:-len('.json')] if name.endswith('.json') else None
+        if (stat.S_ISREG(info.st_mode) and is_sha256(fingerprint) and fingerprint not in entries
+                and (fingerprint in removed or now - info.st_mtime >= min_age)):
+            _unlink(os.path.join(index, name))
     predictions = os.path.join(root, '.predictions')
     for name, info in _entries(predictions) if removed and not check_mode else ():
         try:

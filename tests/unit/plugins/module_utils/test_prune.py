@@ -254,6 +254,13 @@ def test_the_cache_keeps_what_hosts_keep(cache):
     kept, dropped, young = share_entry(share, b'e1'), share_entry(share, b'e2'), share_entry(share, b'e3', days=0)
     predictions = os.path.join(share, '.predictions')
     os.makedirs(predictions)
+    # the controller's index: a record per entry, and an old one whose entry a killed publish never renamed in
+    index = os.path.join(share, '.index')
+    os.makedirs(index)
+    for fingerprint in (kept, dropped, young, sha(b'never renamed in')):
+        with open(os.path.join(index, fingerprint + '.json'), 'w') as handle:
+            handle.write('{}')
+        age(os.path.join(index, fingerprint + '.json'), 2 * DAY)
     for key, fingerprint in (('a', kept), ('b', dropped)):
         with open(os.path.join(predictions, key), 'w') as handle:
             handle.write(fingerprint)
@@ -262,6 +269,7 @@ def test_the_cache_keeps_what_hosts_keep(cache):
     assert result['share']['removed'] == [dropped]
     assert sorted(result['share']['kept']) == sorted([kept, young])
     assert sorted(os.listdir(predictions)) == ['a']
+    assert sorted(os.listdir(index)) == [kept + '.json', young + '.json']
     assert sorted(name for name in os.listdir(share) if not name.startswith('.')) == sorted([kept, young])
     assert not prune_controller_cache(root, keep_models=[kept_model], keep_fingerprints=[kept])['changed']
 
