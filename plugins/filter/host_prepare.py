@@ -61,7 +61,7 @@ def _tensorrt(platform, probe, use_apt, problems, notes):
     if use_apt and not probe.get('venv') and any(key.startswith('dpkg libnvinfer') for key in evidence):
         return ['python3-libnvinfer'], []
     cuda = str((platform.get('cuda') or {}).get('version') or '')
-    major = cuda.split('.')[0]
+    major = cuda.split('.', maxsplit=1)[0]
     if major not in ('12', '13'):
         problems.append('TensorRT: no apt TensorRT on this dGPU host and CUDA %s has no tensorrt-cuXX wheel that '
                         'tao.fleet knows. Fix: install TensorRT for this CUDA (apt python3-libnvinfer from '
@@ -134,8 +134,8 @@ def host_prepare_plan(platform, probe, packages=PACKAGES, use_apt=True, offline=
             apt.append('python3-pip')
         else:
             problems.append('pip: %s has no pip module, and pip installs %s. Fix: install pip for it (apt '
-                            'python3-pip, or python -m ensurepip in a venv).' % (probe.get('executable', '?'),
-                                                                                ', '.join(pip)))
+                            'python3-pip, or python -m ensurepip in a venv).'
+                            % (probe.get('executable', '?'), ', '.join(pip)))
     upgrade = PIP_FOR_PYTHON.get(probe.get('python'), 'pip>=19.3') if pip and _old_pip(probe.get('pip_version')) \
         else None
     return {'install': wanted, 'present': present, 'apt': sorted(set(apt)), 'pip_upgrade': upgrade, 'pip': pip,

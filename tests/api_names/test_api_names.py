@@ -105,6 +105,7 @@ CACHES = {7: b'TRT-7103', 8: b'TRT-8201', 10: b'TRT-100300'}
 def cache_for(caps):
     return CACHES[caps['version_tuple'][0]] + b'-EntropyCalibration2\ninput_1: 3c010a14\n'
 
+
 UFF = {'format': 'uff', 'model': b'uff', 'input_name': 'input_1', 'input_dims': [3, 544, 960],
        'output_names': ['output_cov/Sigmoid'], 'max_batch': 4, 'workspace': 1 << 20}
 

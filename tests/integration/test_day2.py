@@ -112,8 +112,8 @@ def test_limit_prunes_those_hosts_and_leaves_the_controller_cache_alone(served, 
     assert first.rc == 0, first.stdout[-4000:]
     share_before = share_entries(served)
     chosen = served.hosts[0].name
-    run = runner.playbook(str(PRUNE), limit=chosen, extra_vars={"tao_prune_min_age": 0,
-                                                               "tao_prune_retire": [rollout.MODEL]})
+    run = runner.playbook(str(PRUNE), limit=chosen,
+                          extra_vars={"tao_prune_min_age": 0, "tao_prune_retire": [rollout.MODEL]})
     assert run.rc == 0, run.stdout[-4000:]
     # retired on the chosen host only, with its model file; the others still run it
     assert not rollout.model_dir(served.host(chosen)).exists()
@@ -188,8 +188,8 @@ def imports_numpy(venv):
     return subprocess.run([str(venv / "bin" / "python"), "-c", "import numpy"], check=False).returncode == 0
 
 
-def test_host_prepare_installs_from_offline_wheels_says_so_and_then_changes_nothing(served, runner, bare_venvs,
-                                                                                  numpy_wheels, tmp_path):
+def test_host_prepare_installs_from_offline_wheels_says_so_and_then_changes_nothing(
+        served, runner, bare_venvs, numpy_wheels, tmp_path):
     hosts = [h.name for h in served.hosts if h.profile["name"] in PREPARED]
     options = {"host_prepare_python": str(bare_venvs) + "/{{ inventory_hostname }}/bin/python",
                "host_prepare_packages": ["numpy"], "host_prepare_wheels_dir": str(numpy_wheels),
@@ -320,6 +320,7 @@ def ended(run):
     assert len(said) == 1, run.stdout[-3000:]
     return said[0]
 
+
 def test_tags_pick_the_stages_and_the_report_and_verdict_say_what_ran(served, runner, tmp_path):
     reports = tmp_path / "reports"
     extra = {"fleet_report_dir": str(reports), "deploy_model_smoke_runs": 5}
@@ -336,13 +337,12 @@ def test_tags_pick_the_stages_and_the_report_and_verdict_say_what_ran(served, ru
     assert all(rollout.link(h) is None for h in served.hosts)
 
 
-def test_canary_only_deploys_and_reports_the_canaries_and_skip_report_writes_no_files(wave_fleet, tmp_path,
-                                                                                   ansible):
+def test_canary_only_deploys_and_reports_the_canaries_and_skip_report_writes_no_files(wave_fleet, tmp_path, ansible):
     runner = rollout.demo_ansible(wave_fleet, ansible, tmp_path)
     rollout.clear_stores(wave_fleet)
     reports = tmp_path / "reports"
-    run = runner.playbook(str(rollout.PLAYBOOK), extra_vars={"fleet_report_dir": str(reports),
-                                                            "deploy_model_smoke_runs": 5},
+    run = runner.playbook(str(rollout.PLAYBOOK),
+                          extra_vars={"fleet_report_dir": str(reports), "deploy_model_smoke_runs": 5},
                           env={"ANSIBLE_RUN_TAGS": "canary"})
     assert run.rc == 0, run.stdout[-4000:]
     switched = sorted(h.name for h in wave_fleet.hosts if rollout.link(h))
@@ -353,8 +353,8 @@ def test_canary_only_deploys_and_reports_the_canaries_and_skip_report_writes_no_
     assert "Only the canary ran (the run's tags left out the waves): not touched (6): " in message, message
 
     # the rest, the next day: the canaries' records answer without a call, the waves deploy; no report files
-    later = runner.playbook(str(rollout.PLAYBOOK), extra_vars={"fleet_report_dir": str(tmp_path / "none"),
-                                                              "deploy_model_smoke_runs": 5},
+    later = runner.playbook(str(rollout.PLAYBOOK),
+                            extra_vars={"fleet_report_dir": str(tmp_path / "none"), "deploy_model_smoke_runs": 5},
                             env={"ANSIBLE_SKIP_TAGS": "report"})
     assert later.rc == 0, later.stdout[-4000:]
     assert all(rollout.link(h) for h in wave_fleet.hosts)

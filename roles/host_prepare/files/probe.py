@@ -38,7 +38,7 @@ def system_site_packages(prefix):
     try:
         with open(os.path.join(prefix, 'pyvenv.cfg')) as handle:
             for line in handle:
-                key, _, value = line.partition('=')
+                key, _sep, value = line.partition('=')
                 if key.strip() == 'include-system-site-packages':
                     return value.strip().lower() == 'true'
     except (IOError, OSError):

@@ -417,8 +417,8 @@ class IBuilderConfig(object):
             for tensor in network._inputs:
                 if any(d < 0 for d in tensor._shape) and not _static_profile(self, tensor._name):
                     raise RuntimeError(PREFIX + 'can_run_on_DLA(%s) asked while input %s %s has no static '
-                                       'profile: NVIDIA\'s answer here is unknown' % (layer._name, tensor._name,
-                                                                                    list(tensor._shape)))
+                                       'profile: NVIDIA\'s answer here is unknown'
+                                       % (layer._name, tensor._name, list(tensor._shape)))
         return layer._op_type in DLA_OPS
 
     def create_timing_cache(self, serialized_timing_cache):

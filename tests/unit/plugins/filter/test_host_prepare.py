@@ -61,8 +61,8 @@ def test_a_venv_on_jetson_that_cannot_see_jetpack_bindings_is_a_problem_with_the
 
 
 def test_a_venv_with_system_site_packages_gets_the_apt_bindings_and_pip_numpy():
-    plan = host_prepare_plan(facts('orin-nx-jp62'), probe('3.10', venv=True, system_site_packages=True,
-                                                           have=('pycuda',)))
+    plan = host_prepare_plan(facts('orin-nx-jp62'),
+                             probe('3.10', venv=True, system_site_packages=True, have=('pycuda',)))
     assert plan['apt'] == ['python3-libnvinfer'] and plan['pip'] == ['numpy']
 
 
@@ -103,8 +103,8 @@ def test_dgpu_with_a_cuda_no_wheel_is_known_for_is_a_problem():
 
 
 def test_python_3_6_in_a_venv_gets_a_numpy_that_still_runs_there():
-    plan = host_prepare_plan(facts('nano-jp46'), probe('3.6', venv=True, system_site_packages=True,
-                                                        have=('tensorrt', 'pycuda')))
+    plan = host_prepare_plan(facts('nano-jp46'),
+                             probe('3.6', venv=True, system_site_packages=True, have=('tensorrt', 'pycuda')))
     assert plan['pip'] == ['numpy<1.20']
 
 

@@ -51,8 +51,8 @@ def test_the_listing_names_whole_models_and_engines_and_the_links(tmp_path):
 
 def test_a_store_that_does_not_exist_yet_is_empty(tmp_path):
     missing = str(tmp_path / 'nothing')
-    assert store_contents(missing) == {'path': missing, 'exists': False, 'models': [], 'engines': {}, 'deploys': {},
-                                     'progress': {}}
+    assert store_contents(missing) == {'path': missing, 'exists': False, 'models': [], 'engines': {},
+                                       'deploys': {}, 'progress': {}}
 
 
 def test_the_hint_is_the_fact_of_this_store_only(tmp_path):
