@@ -119,6 +119,10 @@ def populate(namespace, version, module=None):
             severity = make_enum('%s.Severity' % logger_name, [m for m in api.ENUMS['Severity']
                                                                if '%s.Severity.%s' % (logger_name, m) in names])
             setattr(namespace[logger_name], 'Severity', severity)
+    if 'DataType' in namespace:
+        for alias, member in sorted(api.DTYPE_ALIASES.items()):
+            if alias in names and hasattr(namespace['DataType'], member):
+                namespace[alias] = type.__getattribute__(namespace['DataType'], member)
     for function in FUNCTIONS:
         if function in names:
             namespace[function] = getattr(api, function)

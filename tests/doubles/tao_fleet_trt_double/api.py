@@ -52,6 +52,19 @@ SOURCES = {
                         '8.5.2 samples/common/sampleEngines.cpp 113-116 (setDLACore before deserializeCudaEngine); '
                         '8.5.2 python/src/infer/pyCore.cpp 1156 (Runtime.DLA_core)',
     'input_shape_false': '8.5.2 include/NvInferRuntime.h 2560: setInputShape returns false on an error',
+    # what NVIDIA's own Python code (polygraphy, tao-deploy: tests/conformance) needs of the bindings
+    'shape_tensor': 'v8.6.1 include/NvInfer.h ITensor::isShapeTensor: a shape tensor is an Int32 tensor used as a '
+                    'shape or shape-input; a network input that is an image (float) is an execution tensor',
+    'network_sequence': 'v8.6.1 python/src/infer/pyGraph.cpp INetworkDefinition "__len__" and "__getitem__": a '
+                        'network is a sequence of its layers (polygraphy iterates "for layer in network")',
+    'num_optimization_profiles': 'v8.6.1 include/NvInfer.h IBuilderConfig::getNbOptimizationProfiles: the number '
+                                 'of profiles added; python/src/infer/pyCore.cpp "num_optimization_profiles"',
+    'dtype_aliases': 'v8.6.1 python/src/infer/pyFoundationalTypes.cpp ("direct mappings ... trt.float32": '
+                     'm.attr("float32") = DataType::kFLOAT, float16, int8, int32, bool, ...); only the aliases '
+                     'of that version\'s name list',
+    'context_managers': 'tensorrt_bindings-8.6.1 wheel tensorrt_bindings/__init__.py 73, 103-104 and '
+                        'tensorrt_cu12_bindings-10.3.0 tensorrt_bindings/__init__.py 82, 112-113: '
+                        'IHostMemory.__enter__ = common_enter (returns the object), __exit__ does nothing',
     # run here on the real TensorRT-RTX 1.7.1.116 bindings (tests/rtx test_profile_errors_are_what_the_double_does):
     # NVIDIA code, though not TensorRT 8/10 itself
     'observed_rtx': 'TensorRT-RTX 1.7.1.116: set_shape with a negative dimension raises RuntimeError "Shape provided '
@@ -189,6 +202,16 @@ class ITensor(object):
         self._name = name
         self._shape = tuple(shape)
 
+    @property
+    def is_shape_tensor(self):
+        # SOURCES['shape_tensor']: the parsed models' inputs are float image tensors, never shape tensors
+        return False
+
+    @property
+    def dtype(self):
+        # the double's I/O is always float32 (as ICudaEngine.get_tensor_dtype below)
+        return EnumMember('DataType', 'FLOAT', ENUMS['DataType'].index('FLOAT'))
+
 
 class ILayer(object):
     name = attribute('_name')
@@ -224,6 +247,15 @@ class INetworkDefinition(object):
         return self._outputs[index]
 
     def get_layer(self, index):
+        return self._layers[index]
+
+    # SOURCES['network_sequence']: the bindings make a network a sequence of its layers
+    def __len__(self):
+        return len(self._layers)
+
+    def __getitem__(self, index):
+        if not -len(self._layers) <= index < len(self._layers):
+            raise IndexError('layer index %d out of range' % index)
         return self._layers[index]
 
 
@@ -340,6 +372,13 @@ class IHostMemory(object):
     def __bytes__(self):
         return self._data
 
+    # SOURCES['context_managers']
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        return None
+
     @property
     def nbytes(self):
         return len(self._data)
@@ -407,6 +446,11 @@ class IBuilderConfig(object):
             return -1  # SOURCES['add_optimization_profile']
         self._profiles.append(profile)
         return len(self._profiles) - 1
+
+    @property
+    def num_optimization_profiles(self):
+        # SOURCES['num_optimization_profiles']
+        return len(self._profiles)
 
     def can_run_on_DLA(self, layer):
         # SOURCES['dla_profile']: DLA takes no dynamic dimension. Whether can_run_on_DLA looks at the profile
@@ -749,6 +793,10 @@ class Builder(object):
         if config._timing_cache is not None:
             config._timing_cache._entries = sorted(set(config._timing_cache._entries) | {digest})
         return ENGINE_MAGIC + b' ' + STATE['version'].encode() + b' ' + digest.encode() + b'\n' + body
+
+
+# SOURCES['dtype_aliases']: module-level name -> DataType member (only those the double's DataType has)
+DTYPE_ALIASES = {'float32': 'FLOAT', 'float16': 'HALF', 'int8': 'INT8', 'int32': 'INT32', 'bool': 'BOOL'}
 
 
 def init_libnvinfer_plugins(logger, namespace):
