@@ -63,6 +63,7 @@ def run_polygraphy(trt, model):
     data = EngineBytesFromNetwork((builder, network, parser),
                                   config=CreateConfig(fp16=_precision(trt) == 'fp16', profiles=[profile]))()
     result = _summary(trt, data, network)
+    result.update(_requested(trt))
     # polygraphy reads the built engine back with its own helpers (deserialize, then per-tensor metadata)
     engine = EngineFromBytes(bytes(data))()
     result['deserialized'] = engine is not None
@@ -92,6 +93,7 @@ def run_layer(trt, model, repo):
     network.get_output = lambda i: types.SimpleNamespace(**built['outputs'][i])
     result = _summary(trt, built['engine'], network)
     result['layer_profiles'] = built['profiles']
+    result.update(_requested(trt))
     return result
 
 
@@ -108,7 +110,9 @@ def run_runner(trt, model):
 
 
 def run_tao_deploy(trt, model, wheel):
+    # the wheel's own files, imported from the wheel; pycuda is the import-only stand-in (pycuda_standin/)
     sys.path.insert(0, wheel)
+    sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pycuda_standin'))
     import tempfile
     from nvidia_tao_deploy.engine.builder import EngineBuilder  # noqa: F401  (the import is the first test)
     from nvidia_tao_deploy.cv.detectnet_v2.engine_builder import DetectNetEngineBuilder
@@ -118,9 +122,31 @@ def run_tao_deploy(trt, model, wheel):
             handle.write(model)
         builder = DetectNetEngineBuilder(max_batch_size=MAX_BATCH, workspace=1)
         builder.create_network(onnx, 'onnx')
-        builder.create_engine(os.path.join(tmp, 'model.engine'), _precision(trt))
-        with open(os.path.join(tmp, 'model.engine'), 'rb') as handle:
-            return _summary(trt, handle.read(), builder.network)
+        try:
+            builder.create_engine(os.path.join(tmp, 'model.engine'), _precision(trt))
+            with open(os.path.join(tmp, 'model.engine'), 'rb') as handle:
+                result = _summary(trt, handle.read(), builder.network)
+        except Exception as error:  # pylint: disable=broad-except
+            # what it did before the error, from the double's call record
+            result = _error(error, '')
+            result['calls_before_error'] = sorted(set(call[0] for call in trt.__tao_fleet_calls__))
+            result['network_inputs'] = _tensors(builder.network.get_input, builder.network.num_inputs)
+            result['network_outputs'] = _tensors(builder.network.get_output, builder.network.num_outputs)
+        result.update(_requested(trt))
+        return result
+
+
+def _tensors(get, count):
+    return [[get(i).name, [int(d) for d in get(i).shape]] for i in range(count)]
+
+
+def _requested(trt):
+    """What a builder asked of the double, from its call record: network flags, builder flags, the profile."""
+    calls = trt.__tao_fleet_calls__
+    shapes = dict((call[1], [call[2], call[3], call[4]]) for call in calls if call[0] == 'IOptimizationProfile.set_shape')
+    return {'network_flags_requested': [call[1] for call in calls if call[0] == 'Builder.create_network'],
+            'flags_set': sorted(set(call[1] for call in calls if call[0] == 'IBuilderConfig.set_flag')),
+            'profile': shapes}
 
 
 def main(argv):
