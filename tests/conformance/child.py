@@ -143,7 +143,8 @@ def _tensors(get, count):
 def _requested(trt):
     """What a builder asked of the double, from its call record: network flags, builder flags, the profile."""
     calls = trt.__tao_fleet_calls__
-    shapes = dict((call[1], [call[2], call[3], call[4]]) for call in calls if call[0] == 'IOptimizationProfile.set_shape')
+    shapes = dict((call[1], [call[2], call[3], call[4]]) for call in calls
+                  if call[0] == 'IOptimizationProfile.set_shape')
     return {'network_flags_requested': [call[1] for call in calls if call[0] == 'Builder.create_network'],
             'flags_set': sorted(set(call[1] for call in calls if call[0] == 'IBuilderConfig.set_flag')),
             'profile': shapes}

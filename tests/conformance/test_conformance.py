@@ -153,8 +153,9 @@ def test_tao_deploy_gets_through_network_and_profile_on_the_double(built, tao_de
     result = built(version, 'tao_deploy', tao_deploy_wheel)
     calls = result.get('calls_before_error')
     assert calls is not None, result
-    for call in ('OnnxParser.parse_from_file', 'IOptimizationProfile.set_shape', 'IBuilderConfig.add_optimization_profile',
-                 'IBuilderConfig.set_calibration_profile', 'IBuilderConfig.set_memory_pool_limit'):
+    for call in ('OnnxParser.parse_from_file', 'IOptimizationProfile.set_shape',
+                 'IBuilderConfig.add_optimization_profile', 'IBuilderConfig.set_calibration_profile',
+                 'IBuilderConfig.set_memory_pool_limit'):
         assert call in calls, call
     layer = built(version, 'layer')
     # tao-deploy's default profile is 1/1/max_batch as the layer's (engine/builder.py DEFAULT_*_BATCH_SIZE)
