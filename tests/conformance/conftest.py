@@ -43,8 +43,8 @@ def run_child(site, what, *extra):
                             timeout=300, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith(MARKER)]
     if result.returncode or not lines:
-        pytest.fail('%s exited %d without a result:\n%s' % (' '.join(command), result.returncode,
-                                                             result.stdout[-3000:]))
+        pytest.fail('%s exited %d without a result:\n%s'
+                    % (' '.join(command), result.returncode, result.stdout[-3000:]))
     return json.loads(lines[-1][len(MARKER):])
 
 
