@@ -119,6 +119,14 @@ def populate(namespace, version, module=None):
             severity = make_enum('%s.Severity' % logger_name, [m for m in api.ENUMS['Severity']
                                                                if '%s.Severity.%s' % (logger_name, m) in names])
             setattr(namespace[logger_name], 'Severity', severity)
+            # SOURCES['logger_severity']: the members are class attributes too (trt.Logger.INFO)
+            for member in api.ENUMS['Severity']:
+                if '%s.%s' % (logger_name, member) in names:
+                    setattr(namespace[logger_name], member, type.__getattribute__(severity, member))
+    if 'DataType' in namespace:
+        for alias, member in sorted(api.DTYPE_ALIASES.items()):
+            if alias in names and hasattr(namespace['DataType'], member):
+                namespace[alias] = type.__getattribute__(namespace['DataType'], member)
     for function in FUNCTIONS:
         if function in names:
             namespace[function] = getattr(api, function)

@@ -52,6 +52,30 @@ SOURCES = {
                         '8.5.2 samples/common/sampleEngines.cpp 113-116 (setDLACore before deserializeCudaEngine); '
                         '8.5.2 python/src/infer/pyCore.cpp 1156 (Runtime.DLA_core)',
     'input_shape_false': '8.5.2 include/NvInferRuntime.h 2560: setInputShape returns false on an error',
+    # what NVIDIA's own Python code (polygraphy, tao-deploy: tests/conformance) needs of the bindings
+    'shape_tensor': 'v8.6.1 include/NvInfer.h ITensor::isShapeTensor: a shape tensor is an Int32 tensor used as a '
+                    'shape or shape-input; a network input that is an image (float) is an execution tensor',
+    'network_sequence': 'v8.6.1 python/src/infer/pyGraph.cpp INetworkDefinition "__len__" and "__getitem__": a '
+                        'network is a sequence of its layers (polygraphy iterates "for layer in network")',
+    'num_optimization_profiles': 'v8.6.1 include/NvInfer.h IBuilderConfig::getNbOptimizationProfiles: the number '
+                                 'of profiles added; python/src/infer/pyCore.cpp "num_optimization_profiles"',
+    'dtype_aliases': 'v8.6.1 python/src/infer/pyFoundationalTypes.cpp ("direct mappings ... trt.float32": '
+                     'm.attr("float32") = DataType::kFLOAT, float16, int8, int32, bool, ...); only the aliases '
+                     'of that version\'s name list',
+    'context_managers': 'tensorrt_bindings-8.6.1 wheel tensorrt_bindings/__init__.py 73, 103-104 and '
+                        'tensorrt_cu12_bindings-10.3.0 tensorrt_bindings/__init__.py 82, 112-113: '
+                        'IHostMemory.__enter__ = common_enter (returns the object), __exit__ does nothing',
+    'tensor_format': 'v8.6.1 include/NvInfer.h ITensor::setAllowedFormats: network I/O is kLINEAR unless allowed '
+                     'formats are set (the double never sets them), so ICudaEngine::getTensorFormat is kLINEAR',
+    'active_profile': 'v8.6.1 include/NvInferRuntime.h IExecutionContext::getOptimizationProfile and '
+                      'createExecutionContext: a new context uses optimization profile 0',
+    'logger_severity': 'v8.6.1 python/src/infer/pyCore.cpp: py::enum_<ILogger::Severity>(..., "Severity", ...) '
+                       '.export_values(), so trt.Logger.INFO is trt.Logger.Severity.INFO (both in the 8.6.1 and '
+                       '10.x name lists)',
+    'parse_from_file': 'v8.6.1 parsers/onnx NvOnnxParser.h IParser::parseFromFile (parse a model file; false on '
+                       'an error, which the parser records) and python/src/parsers/pyOnnx.cpp "parse_from_file"',
+    'calibration_profile': 'v8.6.1 include/NvInfer.h IBuilderConfig::setCalibrationProfile: "true if the '
+                           'calibration profile was set correctly"; getCalibrationProfile: nullptr if none was set',
     # run here on the real TensorRT-RTX 1.7.1.116 bindings (tests/rtx test_profile_errors_are_what_the_double_does):
     # NVIDIA code, though not TensorRT 8/10 itself
     'observed_rtx': 'TensorRT-RTX 1.7.1.116: set_shape with a negative dimension raises RuntimeError "Shape provided '
@@ -120,14 +144,28 @@ class EnumMember(object):
 ENUMS = {
     'Severity': ('INTERNAL_ERROR', 'ERROR', 'WARNING', 'INFO', 'VERBOSE'),
     'NetworkDefinitionCreationFlag': ('EXPLICIT_BATCH', 'EXPLICIT_PRECISION', 'STRONGLY_TYPED'),
+    # every member some version's name list has (a version shows only its own); values are not NVIDIA's
     'BuilderFlag': ('FP16', 'INT8', 'DEBUG', 'GPU_FALLBACK', 'STRICT_TYPES', 'REFIT', 'TF32',
                     'OBEY_PRECISION_CONSTRAINTS', 'PREFER_PRECISION_CONSTRAINTS', 'DIRECT_IO', 'BF16', 'FP8',
-                    'REJECT_EMPTY_ALGORITHMS'),
-    'MemoryPoolType': ('WORKSPACE', 'DLA_MANAGED_SRAM', 'DLA_LOCAL_DRAM', 'DLA_GLOBAL_DRAM'),
+                    'REJECT_EMPTY_ALGORITHMS', 'DISABLE_COMPILATION_CACHE', 'DISABLE_TIMING_CACHE',
+                    'DISTRIBUTIVE_INDEPENDENCE', 'EDITABLE_TIMING_CACHE', 'ENABLE_TACTIC_HEURISTIC',
+                    'ERROR_ON_TIMING_CACHE_MISS', 'EXCLUDE_LEAN_RUNTIME', 'FP4', 'INT4', 'MONITOR_MEMORY',
+                    'REFIT_IDENTICAL', 'REFIT_INDIVIDUAL', 'SAFETY_SCOPE', 'SPARSE_WEIGHTS', 'STRICT_NANS',
+                    'STRIP_PLAN', 'VERSION_COMPATIBLE', 'WEIGHTLESS', 'WEIGHT_STREAMING'),
+    'MemoryPoolType': ('WORKSPACE', 'DLA_MANAGED_SRAM', 'DLA_LOCAL_DRAM', 'DLA_GLOBAL_DRAM', 'TACTIC_DRAM',
+                       'TACTIC_SHARED_MEMORY'),
     'DeviceType': ('GPU', 'DLA'),
-    'DataType': ('FLOAT', 'HALF', 'INT8', 'INT32', 'BOOL'),
+    # v10.3.0 include/NvInferRuntimeBase.h enum class DataType, in its order (kFLOAT = 0 ... kBF16 = 7); a
+    # version shows only the members of its name list
+    'DataType': ('FLOAT', 'HALF', 'INT8', 'INT32', 'BOOL', 'UINT8', 'FP8', 'BF16'),
     'UffInputOrder': ('NCHW', 'NHWC', 'NC'),
     'TensorIOMode': ('NONE', 'INPUT', 'OUTPUT'),
+    # v8.6.1 include/NvInfer.h enum class TensorFormat, in its order (kLINEAR = 0 ... kDHWC = 12)
+    'TensorFormat': ('LINEAR', 'CHW2', 'HWC8', 'CHW4', 'CHW16', 'CHW32', 'DHWC8', 'CDHW32', 'HWC', 'DLA_LINEAR',
+                     'DLA_HWC4', 'HWC16', 'DHWC'),
+    # v8.6.1 include/NvInfer.h enum class ProfilingVerbosity (kLAYER_NAMES_ONLY = 0, kNONE = 1, kDETAILED = 2;
+    # 8.0-8.4 also name kDEFAULT and kVERBOSE, deprecated aliases of 0 and 2)
+    'ProfilingVerbosity': ('LAYER_NAMES_ONLY', 'NONE', 'DETAILED', 'DEFAULT', 'VERBOSE'),
     'ComputeCapability': ('NONE', 'CURRENT', 'SM75', 'SM80', 'SM86', 'SM89', 'SM120', 'SM121'),
 }
 
@@ -189,6 +227,16 @@ class ITensor(object):
         self._name = name
         self._shape = tuple(shape)
 
+    @property
+    def is_shape_tensor(self):
+        # SOURCES['shape_tensor']: the parsed models' inputs are float image tensors, never shape tensors
+        return False
+
+    @property
+    def dtype(self):
+        # the double's I/O is always float32 (as ICudaEngine.get_tensor_dtype below)
+        return EnumMember('DataType', 'FLOAT', ENUMS['DataType'].index('FLOAT'))
+
 
 class ILayer(object):
     name = attribute('_name')
@@ -226,6 +274,15 @@ class INetworkDefinition(object):
     def get_layer(self, index):
         return self._layers[index]
 
+    # SOURCES['network_sequence']: the bindings make a network a sequence of its layers
+    def __len__(self):
+        return len(self._layers)
+
+    def __getitem__(self, index):
+        if not -len(self._layers) <= index < len(self._layers):
+            raise IndexError('layer index %d out of range' % index)
+        return self._layers[index]
+
 
 class OnnxParser(object):
     def __init__(self, network, logger):
@@ -249,6 +306,19 @@ class OnnxParser(object):
         network._layers = [ILayer(n, op, network) for n, op in graph['nodes']]
         network._model_sha256 = hashlib.sha256(bytes(model)).hexdigest()
         return True
+
+    def parse_from_file(self, model):
+        # SOURCES['parse_from_file']: the model file's bytes, parsed as parse() parses them
+        record('OnnxParser.parse_from_file', model)
+        try:
+            with open(model, 'rb') as handle:
+                data = handle.read()
+        except (IOError, OSError) as exc:
+            error = ParserError('ErrorCode.MODEL_DESERIALIZE_FAILED', PREFIX + 'cannot read %s: %s' % (model, exc))
+            self._errors.append(error)
+            _log(self._logger, 'ERROR', str(error))
+            return False
+        return self.parse(data, model)
 
     @property
     def num_errors(self):
@@ -340,6 +410,13 @@ class IHostMemory(object):
     def __bytes__(self):
         return self._data
 
+    # SOURCES['context_managers']
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        return None
+
     @property
     def nbytes(self):
         return len(self._data)
@@ -371,8 +448,11 @@ class IBuilderConfig(object):
     default_device_type = attribute('_default_device_type')
     DLA_core = attribute('_dla_core')
     int8_calibrator = attribute('_int8_calibrator')
+    profiling_verbosity = attribute('_profiling_verbosity')
 
     def __init__(self):
+        # v8.6.1 include/NvInfer.h IBuilderConfig::setProfilingVerbosity: default kLAYER_NAMES_ONLY
+        self._profiling_verbosity = EnumMember('ProfilingVerbosity', 'LAYER_NAMES_ONLY', 0)
         self._flags = set()
         self._pools = {}
         self._max_workspace_size = 0
@@ -407,6 +487,22 @@ class IBuilderConfig(object):
             return -1  # SOURCES['add_optimization_profile']
         self._profiles.append(profile)
         return len(self._profiles) - 1
+
+    def set_calibration_profile(self, profile):
+        # SOURCES['calibration_profile']
+        record('IBuilderConfig.set_calibration_profile')
+        if profile is None or not profile._is_valid():
+            return False
+        self._calibration_profile = profile
+        return True
+
+    def get_calibration_profile(self):
+        return getattr(self, '_calibration_profile', None)
+
+    @property
+    def num_optimization_profiles(self):
+        # SOURCES['num_optimization_profiles']
+        return len(self._profiles)
 
     def can_run_on_DLA(self, layer):
         # SOURCES['dla_profile']: DLA takes no dynamic dimension. Whether can_run_on_DLA looks at the profile
@@ -517,6 +613,11 @@ class ICudaEngine(object):
         return self.get_tensor_profile_shape(self.get_binding_name(binding) if isinstance(binding, int)
                                              else binding, profile_index)
 
+    def get_tensor_format(self, name, profile_index=0):
+        # SOURCES['tensor_format']
+        self._io_shape(name)  # KeyError for a name the engine does not have
+        return EnumMember('TensorFormat', 'LINEAR', ENUMS['TensorFormat'].index('LINEAR'))
+
     def get_tensor_mode(self, name):
         mode = dict((t['name'], t['mode']) for t in self._io)[name]
         return EnumMember('TensorIOMode', mode, ENUMS['TensorIOMode'].index(mode))
@@ -558,6 +659,10 @@ class IExecutionContext(object):
 
     def _name(self, index):
         return self._engine._io[index]['name']
+
+    @property
+    def active_optimization_profile(self):
+        return 0  # SOURCES['active_profile']
 
     def _fits(self, name, shape):
         """SOURCES['input_shape_false'] and ['dla_profile']: a shape outside the profile is refused."""
@@ -749,6 +854,11 @@ class Builder(object):
         if config._timing_cache is not None:
             config._timing_cache._entries = sorted(set(config._timing_cache._entries) | {digest})
         return ENGINE_MAGIC + b' ' + STATE['version'].encode() + b' ' + digest.encode() + b'\n' + body
+
+
+# SOURCES['dtype_aliases']: module-level name -> DataType member (only those the double's DataType has)
+DTYPE_ALIASES = {'float32': 'FLOAT', 'float16': 'HALF', 'int8': 'INT8', 'int32': 'INT32', 'bool': 'BOOL',
+                 'uint8': 'UINT8', 'fp8': 'FP8', 'bfloat16': 'BF16'}
 
 
 def init_libnvinfer_plugins(logger, namespace):

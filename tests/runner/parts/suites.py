@@ -1,5 +1,6 @@
 """Plain-pytest suites, each under its own Python and requirements: tests that neither ansible-test nor the
-controller venv can host (oracles against NVIDIA's own encoder and post-processing, TensorRT-RTX wheels that
+controller venv can host (oracles against NVIDIA's own encoder and post-processing, NVIDIA's polygraphy and
+tao-deploy on the TensorRT test double, TensorRT-RTX wheels that
 exist for 3.10+ only, the TensorRT name check against the real wheels, the report page in Chromium).
 """
 
@@ -28,6 +29,8 @@ SUITES = (
     Suite('detectnet_oracle', '3.6', ('tests/detectnet_oracle/requirements.txt',), 'tests/detectnet_oracle'),
     Suite('detectnet_oracle', '3.10', ('tests/detectnet_oracle/requirements.txt',), 'tests/detectnet_oracle'),
     Suite('detectnet_oracle', '3.12', ('tests/detectnet_oracle/requirements.txt',), 'tests/detectnet_oracle'),
+    # NVIDIA's polygraphy and tao-deploy on the TensorRT test double, against the layer on the same double.
+    Suite('conformance', '3.12', ('tests/conformance/requirements.txt',), 'tests/conformance'),
     # The TensorRT names of the layer and the double against the real bindings wheels (stdlib + pytest).
     Suite('api_names', '3.11', (), 'tests/api_names'),
     # The CPU half of the GPU-machine check: the stand-in kernel's source and pycuda_smoke.py's flow.

@@ -1,0 +1,1 @@
+"""NOT pycuda.autoinit: creates no CUDA context (see the package docstring)."""
