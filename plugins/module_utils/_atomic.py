@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import json
 import os
 import shutil
 import stat
@@ -136,6 +137,17 @@ def read_bytes(path):
         raise write_error(err, 'reading', path)
     with os.fdopen(fd, 'rb') as handle:
         return handle.read()
+
+
+def read_json(path):
+    """A small JSON object of the store (a partial's validators, a ref, a manifest), never read through a symlink;
+    None when absent, unreadable or not an object."""
+    try:
+        data = read_bytes(path)
+        value = json.loads(data.decode('utf-8')) if data is not None else None
+    except (OSError, TaoFleetError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def write_file(path, data, mode=0o644):

@@ -29,7 +29,7 @@ import time
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 from ansible_collections.tao.fleet.plugins.module_utils._atomic import (
-    open_no_follow, read_bytes, real_dir, symlink_refused, write_file)
+    open_no_follow, read_json, real_dir, symlink_refused, write_file)
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 
 DEFAULT_NGC_BASE_URL = 'https://api.ngc.nvidia.com'
@@ -430,7 +430,7 @@ class PartialFile(object):
         self.path = path
         self.meta_path = path + '.json'
         self.want_md5 = want_md5
-        self.meta = _read_json(self.meta_path) or {}
+        self.meta = read_json(self.meta_path) or {}
         self._start_digests()
         # never through a link planted at the partial's name: root would append to (and later chmod and
         # rename) whatever it points at
@@ -599,7 +599,7 @@ class ModelFetcher(object):
         if sha256 is None:
             if not self._real_dir(self.refs_dir, create=False):
                 return None
-            record = _read_json(ref_path)
+            record = read_json(ref_path)
             if not record or 'sha256' not in record:
                 return None
             if md5 is not None and record.get('md5') != md5:
@@ -1050,16 +1050,6 @@ class ModelFetcher(object):
             msg, cause='; '.join(causes), fix=' '.join(fixes), code=code,
             details={'sources': [{'source': redact_url(url), 'code': failure.code, 'reason': failure.reason}
                                  for url, failure in failures]})
-
-
-def _read_json(path):
-    """A small JSON file of the store (a partial's validators, a ref), never read through a symlink."""
-    try:
-        data = read_bytes(path)
-        value = json.loads(data.decode('utf-8')) if data is not None else None
-    except (OSError, TaoFleetError, ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _regular_size(path):

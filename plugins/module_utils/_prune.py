@@ -23,13 +23,12 @@ __metaclass__ = type
 
 import errno
 import fcntl
-import json
 import os
 import stat
 import time
 import uuid
 
-from ansible_collections.tao.fleet.plugins.module_utils._atomic import real_dir
+from ansible_collections.tao.fleet.plugins.module_utils._atomic import read_json, real_dir
 from ansible_collections.tao.fleet.plugins.module_utils._deploy_record import DEPLOYS_DIR, read_records
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import is_sha256
@@ -96,17 +95,9 @@ def _to_trash(parent, path):
     return trash
 
 
-def _read_json(path):
-    try:
-        with open(path, 'rb') as handle:
-            return json.loads(handle.read().decode('utf-8'))
-    except (IOError, OSError, ValueError):
-        return None
-
-
 def _manifest_sha256s(directory):
     """The model and calibration sha256 that the engine in ``directory`` was built from."""
-    manifest = _read_json(os.path.join(directory, MANIFEST_FILE))
+    manifest = read_json(os.path.join(directory, MANIFEST_FILE))
     inputs = manifest.get('inputs') if isinstance(manifest, dict) else None
     if not isinstance(inputs, dict):
         return set()
@@ -142,7 +133,7 @@ def prune_models_dir(root, models_dir, protected, min_age, partial_max_age, chec
     refs_dir = os.path.join(models_dir, '.refs')
     if removed and real_dir(root, refs_dir, create=False, error=os_error):
         for name, info in _entries(refs_dir):
-            ref = _read_json(os.path.join(refs_dir, name)) if stat.S_ISREG(info.st_mode) else None
+            ref = read_json(os.path.join(refs_dir, name)) if stat.S_ISREG(info.st_mode) else None
             # a ref remembers which file a source gave; one naming a removed file would send the next fetch to it
             if isinstance(ref, dict) and ref.get('sha256') in removed and not check_mode:
                 _unlink(os.path.join(refs_dir, name))
