@@ -26,7 +26,6 @@ import fcntl
 import os
 import stat
 import time
-import uuid
 
 from ansible_collections.tao.fleet.plugins.module_utils._atomic import read_json, real_dir
 from ansible_collections.tao.fleet.plugins.module_utils._deploy_record import DEPLOYS_DIR, read_records
@@ -37,6 +36,7 @@ from ansible_collections.tao.fleet.plugins.module_utils._store import (
     TRASH_PREFIX,
     EngineStore,
     _remove_tree,
+    move_to_trash,
     os_error,
 )
 
@@ -83,16 +83,6 @@ def _unlink(path):
     except OSError as err:
         if err.errno != errno.ENOENT:
             raise os_error(err, 'removing', path)
-
-
-def _to_trash(parent, path):
-    """Rename ``path`` to ``parent/.trash-*`` (out of sight at once); the caller deletes it."""
-    trash = os.path.join(parent, '%s%s' % (TRASH_PREFIX, uuid.uuid4().hex))
-    try:
-        os.rename(path, trash)
-    except OSError as err:
-        raise os_error(err, 'removing', path)
-    return trash
 
 
 def _manifest_sha256s(directory):
@@ -159,7 +149,7 @@ def _retire_model(store, model, check_mode):
     if model_dir:
         # under the model's lock, so that no release or publish is half-way through it
         with store._lock(model):
-            trash = _to_trash(os.path.dirname(model_dir), model_dir)
+            trash = move_to_trash(os.path.dirname(model_dir), model_dir)
     for path in (os.path.join(store.root, DEPLOYS_DIR, model + '.json'),
                  os.path.join(store.root, 'models', 'by-name', model)):
         try:
@@ -316,7 +306,7 @@ def prune_share(share, keep_fingerprints, min_age, check_mode=False, now=None):
         result['removed'].append(name)
         result['freed_bytes'] += _tree_size(os.path.join(root, name))
         if not check_mode:
-            trash.append(_to_trash(root, os.path.join(root, name)))
+            trash.append(move_to_trash(root, os.path.join(root, name)))
     removed = set(result['removed'])
     # the controller's own record of each entry (plugins/action/trt_engine.py, INDEX): one without its entry only
     # makes the next host of that class build and publish again

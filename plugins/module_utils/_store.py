@@ -545,7 +545,7 @@ class EngineStore(object):
                 if self.verify(model, fingerprint).intact:
                     result['reused'] = True
                 else:
-                    trash = self._move_to_trash(model_dir, target)
+                    trash = move_to_trash(model_dir, target)
                     try:
                         os.rename(build_dir, target)
                     except OSError as err:
@@ -556,7 +556,7 @@ class EngineStore(object):
             except OSError as err:
                 raise os_error(err, 'syncing', model_dir)
         if result['reused']:
-            trash = self._move_to_trash(model_dir, build_dir)
+            trash = move_to_trash(model_dir, build_dir)
         if trash:
             _remove_tree(trash)
         return result
@@ -856,15 +856,6 @@ class EngineStore(object):
 
     # ---- cleanup ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _move_to_trash(model_dir, path):
-        trash = os.path.join(model_dir, '%s%s' % (TRASH_PREFIX, uuid.uuid4().hex))
-        try:
-            os.rename(path, trash)
-        except OSError as err:
-            raise os_error(err, 'removing', path)
-        return trash
-
     def _stale_entries(self, model_dir, grace_seconds, now):
         """Names left by killed work: build dirs whose builder is dead (or unknown and older
         than the grace period), trash dirs, temp links and temp files."""
@@ -910,9 +901,9 @@ class EngineStore(object):
             stale_dirs, stale_files = self._stale_entries(model_dir, grace_seconds, now)
             if not check_mode:
                 for fingerprint in removed:
-                    trash.append(self._move_to_trash(model_dir, os.path.join(model_dir, fingerprint)))
+                    trash.append(move_to_trash(model_dir, os.path.join(model_dir, fingerprint)))
                 for name in stale_dirs:
-                    trash.append(self._move_to_trash(model_dir, os.path.join(model_dir, name)))
+                    trash.append(move_to_trash(model_dir, os.path.join(model_dir, name)))
                 for name in stale_files:
                     try:
                         os.unlink(os.path.join(model_dir, name))
@@ -928,6 +919,17 @@ class EngineStore(object):
         for path in trash:
             _remove_tree(path)
         return {'removed': removed, 'stale_removed': stale_dirs + stale_files}
+
+
+def move_to_trash(parent, path):
+    """Rename ``path`` to ``parent/.trash-*``: out of sight at once, deleted later (``_remove_tree``) outside any
+    lock; a kill in between leaves only a name that the next cleanup removes."""
+    trash = os.path.join(parent, '%s%s' % (TRASH_PREFIX, uuid.uuid4().hex))
+    try:
+        os.rename(path, trash)
+    except OSError as err:
+        raise os_error(err, 'removing', path)
+    return trash
 
 
 def _manifest_bytes(manifest):
