@@ -7,8 +7,8 @@
 adds, every few seconds, how long it has run, its memory and the last line TensorRT logged; the file goes when
 the call ends. ``tao.fleet.platform_facts`` (option ``store``) reads it back into ``ansible_facts.tao_store.progress``,
 so ``ansible-playbook tao.fleet.deployed`` in a second terminal shows each host's stage while a rollout runs.
-A file whose writer is gone (a killed run: its pid no longer runs, or runs another program since) is reported
-as such, not as a running stage.
+A file whose writer is gone (a killed run: its pid no longer runs, or runs another program since: ``_process``)
+is reported as such, not as a running stage.
 
 Best effort: a progress file that cannot be written never fails a deployment. Standard library only and cheap
 to import: ``platform_facts`` reads it on every run.
@@ -25,6 +25,8 @@ import re
 import stat
 import time
 
+from ansible_collections.tao.fleet.plugins.module_utils._process import process_record, record_alive
+
 PROGRESS_DIR = 'progress'
 SCHEMA = 1
 # between two writes of build progress: the file is for a person, who reads it every few seconds at most
@@ -35,17 +37,6 @@ _MODEL_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$')
 
 def _utc(seconds):
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(seconds))
-
-
-def _start_time(pid):
-    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22), or None: with the pid it
-    names one process, since pids are reused."""
-    try:
-        with open('/proc/%d/stat' % pid) as handle:
-            text = handle.read()
-        return int(text[text.rindex(')') + 2:].split()[19])
-    except (IOError, OSError, ValueError, IndexError):
-        return None
 
 
 class Progress(object):
@@ -59,8 +50,8 @@ class Progress(object):
         self.model = model
         self.now = now
         self.started = now()
-        self.state = {'schema': SCHEMA, 'model': model, 'pid': os.getpid(), 'pid_start': _start_time(os.getpid()),
-                      'started_at': _utc(self.started), 'stage': None, 'stage_started_at': None, 'details': {}}
+        self.state = dict(process_record(), schema=SCHEMA, model=model, started_at=_utc(self.started), stage=None,
+                          stage_started_at=None, details={})
         self.written = 0.0
 
     def _write(self):
@@ -112,14 +103,6 @@ def set_current(progress):
     _CURRENT[0] = progress
 
 
-def _alive(state):
-    pid = state.get('pid')
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-        return False
-    start = _start_time(pid)
-    return start is not None and (state.get('pid_start') is None or start == state.get('pid_start'))
-
-
 def _seconds_since(text, now):
     try:
         return max(0, int(now - calendar.timegm(time.strptime(text, '%Y-%m-%dT%H:%M:%SZ'))))
@@ -156,5 +139,6 @@ def read_progress(store, now=None):
             'stage_started_at': state.get('stage_started_at'), 'updated_at': state.get('updated_at'),
             'seconds': _seconds_since(state.get('started_at'), now),
             'stage_seconds': _seconds_since(state.get('stage_started_at'), now), 'details': details,
-            'running': _alive(state)}
+            # a writer on another host (a shared store) cannot be checked from here: taken as running
+            'running': record_alive(state) is not False}
     return found

@@ -39,7 +39,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import stat
 import tempfile
 import time
@@ -47,6 +46,7 @@ import uuid
 
 from ansible_collections.tao.fleet.plugins.module_utils._atomic import real_dir
 from ansible_collections.tao.fleet.plugins.module_utils._errors import TaoFleetError
+from ansible_collections.tao.fleet.plugins.module_utils._process import pid_alive, process_record, record_alive
 from ansible_collections.tao.fleet.plugins.module_utils._fingerprint import (
     is_sha256,
     platform_key_sha256,
@@ -245,47 +245,12 @@ class _ModelLock(object):
         return False
 
 
-def _process_state(pid):
-    """(state letter, start time in clock ticks) from /proc, or (None, None) where unreadable."""
-    try:
-        with open('/proc/%d/stat' % pid) as handle:
-            text = handle.read()
-    except (IOError, OSError):
-        return None, None
-    fields = text[text.rfind(')') + 2:].split()
-    if len(fields) < 20:
-        return None, None
-    return fields[0], fields[19]
-
-
 def _builder_info():
-    state, start = _process_state(os.getpid())
-    return {'pid': os.getpid(), 'start': start, 'host': socket.gethostname(), 'created_at': utc_now()}
+    return dict(process_record(), created_at=utc_now())
 
 
-def _pid_alive(pid):
-    """False if no such process (or only its zombie), else True."""
-    try:
-        os.kill(pid, 0)
-    except OSError as err:
-        if err.errno == errno.ESRCH:
-            return False
-    return _process_state(pid)[0] not in ('Z', 'X')
-
-
-def builder_alive(info):
-    """True / False where it can be told, None where not (no record, another host)."""
-    if not isinstance(info, dict) or not isinstance(info.get('pid'), int):
-        return None
-    if info.get('host') != socket.gethostname():
-        return None
-    if not _pid_alive(info['pid']):
-        return False
-    start = _process_state(info['pid'])[1]
-    if start is not None and info.get('start') is not None and start != info['start']:
-        # The pid has been reused by another process since the builder recorded it.
-        return False
-    return True
+# the name the store's callers and tests know
+builder_alive = record_alive
 
 
 def _temp_dir_builder_alive(path):
@@ -296,7 +261,7 @@ def _temp_dir_builder_alive(path):
     except (IOError, OSError, ValueError):
         pass
     match = re.match(r'^%s([0-9]+)-' % re.escape(TEMP_PREFIX), os.path.basename(path))
-    if match and not _pid_alive(int(match.group(1))):
+    if match and not pid_alive(int(match.group(1))):
         return False
     return None
 

@@ -277,7 +277,10 @@ def plant_progress(host, pid, stage, seconds, details, start_offset=0):
     stat = Path("/proc/%d/stat" % pid).read_text()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - seconds))
     (directory / (rollout.MODEL + ".json")).write_text(json.dumps({
-        "schema": 1, "model": rollout.MODEL, "pid": pid, "pid_start": int(stat[stat.rindex(")") + 2:].split()[19]) + start_offset,
+        "schema": 1, "model": rollout.MODEL, "pid": pid,
+        # the hostname the host answers with: each simulated host's sshd runs in a UTS namespace of its own
+        "host": host.name,
+        "start": str(int(stat[stat.rindex(")") + 2:].split()[19]) + start_offset),
         "started_at": started, "stage": stage, "stage_started_at": started, "details": details}))
 
 

@@ -68,7 +68,7 @@ def test_a_file_whose_writer_is_gone_is_not_running(store):
 
 def test_a_reused_pid_is_told_apart_by_its_start_time(store):
     progress = Progress(store, 'peoplenet')
-    progress.state['pid_start'] = (progress.state['pid_start'] or 0) + 1
+    progress.state['start'] = str(int(progress.state['start']) + 1)
     progress.stage('engine')
     assert read_progress(store)['peoplenet']['running'] is False
 
