@@ -183,13 +183,18 @@ def _vm_data(pid):
     return None
 
 
-def _log_tail(build_dir):
+def _log_tail(build_dir, count=LOG_TAIL_LINES, window=None):
+    """The last ``count`` lines of the build log; with ``window``, read only its last ``window`` bytes (a
+    verbose TensorRT log runs to megabytes, and a running build's progress reads it every few seconds)."""
     try:
         with open(os.path.join(build_dir, BUILD_LOG), 'rb') as handle:
+            if window:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, handle.tell() - window))
             lines = handle.read().decode('utf-8', 'replace').splitlines()
     except (IOError, OSError):
         return []
-    return lines[-LOG_TAIL_LINES:]
+    return lines[-count:]
 
 
 def _kill_group(pid):
@@ -301,19 +306,13 @@ def _progress_tick(build_dir):
         vm_data = _vm_data(pid)
         progress.update(build_pid=pid, build_seconds=int(time.monotonic() - started),
                         build_memory_mb=None if vm_data is None else vm_data >> 20,
-                        tensorrt_said=_last_log_line(build_dir))
+                        tensorrt_said=_last_said(build_dir))
     return tick
 
 
-def _last_log_line(build_dir, window=4096):
-    """The last line of the build log, reading only its end (a verbose TensorRT log runs to megabytes)."""
-    try:
-        with open(os.path.join(build_dir, BUILD_LOG), 'rb') as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - window))
-            lines = [line for line in handle.read().decode('utf-8', 'replace').splitlines() if line.strip()]
-    except (IOError, OSError):
-        return None
+def _last_said(build_dir):
+    """TensorRT's last non-empty log line, at most 200 characters."""
+    lines = [line for line in _log_tail(build_dir, window=4096) if line.strip()]
     return lines[-1][:200] if lines else None
 
 
