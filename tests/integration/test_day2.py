@@ -29,16 +29,9 @@ DEPLOYED = rollout.REPO_ROOT / "playbooks" / "deployed.yml"
 SUMMARY_TASK = "Say what was removed where"
 
 
-@pytest.fixture(scope="module")
-def served(fleet):
-    rollout.serve_model(fleet)
-    return fleet
-
-
-@pytest.fixture
-def runner(served, ansible, tmp_path):
-    rollout.clear_stores(served)
-    return rollout.demo_ansible(served, ansible, tmp_path)
+# the session fleet with the demo model served, and the demo inventory over it with empty stores
+served = rollout.served
+runner = rollout.runner
 
 
 def share_entries(fleet):

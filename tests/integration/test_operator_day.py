@@ -22,16 +22,9 @@ ROLLBACK = rollout.REPO_ROOT / "playbooks" / "rollback.yml"
 NEW_OPTIONS = {"deploy_model_build_options": {"workspace": "512M"}}
 
 
-@pytest.fixture(scope="module")
-def served(fleet):
-    rollout.serve_model(fleet)
-    return fleet
-
-
-@pytest.fixture
-def runner(served, ansible, tmp_path):
-    rollout.clear_stores(served)
-    return rollout.demo_ansible(served, ansible, tmp_path)
+# the session fleet with the demo model served, and the demo inventory over it with empty stores
+served = rollout.served
+runner = rollout.runner
 
 
 def said(run, task):

@@ -155,6 +155,13 @@ def served(fleet):
     return fleet
 
 
+@pytest.fixture
+def runner(served, ansible, tmp_path):
+    """The demo inventory over the session fleet, its stores emptied (test_operator_day.py, test_day2.py)."""
+    clear_stores(served)
+    return demo_ansible(served, ansible, tmp_path)
+
+
 def test_clean_rollout_agrees_with_every_host_and_a_second_run_changes_nothing(served, ansible, tmp_path):
     fleet = served
     clear_stores(fleet)
