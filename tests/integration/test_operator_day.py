@@ -12,8 +12,6 @@ import importlib.util
 import os
 from pathlib import Path
 
-import pytest
-
 _SPEC = importlib.util.spec_from_file_location("tao_fleet_rollout_helpers", Path(__file__).with_name("test_rollout.py"))
 rollout = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(rollout)
